@@ -1,0 +1,58 @@
+//! The data each call's `Store` owns, and the host services (`log`, `progress`, `cancelled`)
+//! the guest imports. One `CallState` lives exactly as long as one call.
+
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::v1_0_0::symphony::extension as wit;
+use crate::call_log::{CallLog, LogLevel};
+use crate::limits::limiter::StoreLimiter;
+use crate::payload::CancelToken;
+
+/// Everything one call's store holds.
+pub(crate) struct CallState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: StoreLimiter,
+    pub(crate) log: CallLog,
+    /// Last progress the guest reported, 0.0..=1.0.
+    pub(crate) progress: Option<f32>,
+    pub(crate) cancel: CancelToken,
+    /// Wall-clock instant after which the epoch callback interrupts the guest.
+    pub(crate) deadline: Instant,
+    /// Set when the epoch callback interrupted the guest for its deadline.
+    pub(crate) deadline_hit: bool,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl wit::types::Host for CallState {}
+
+impl wit::host::Host for CallState {
+    fn log(&mut self, level: wit::host::LogLevel, message: String, fields: Vec<wit::host::LogField>) {
+        let level = match level {
+            wit::host::LogLevel::Trace => LogLevel::Trace,
+            wit::host::LogLevel::Debug => LogLevel::Debug,
+            wit::host::LogLevel::Info => LogLevel::Info,
+            wit::host::LogLevel::Warn => LogLevel::Warn,
+            wit::host::LogLevel::Error => LogLevel::Error,
+        };
+        self.log.push(level, message, fields.into_iter().map(|f| (f.key, f.value)).collect());
+    }
+
+    fn progress(&mut self, fraction: f32, _message: String) {
+        if fraction.is_finite() {
+            self.progress = Some(fraction.clamp(0.0, 1.0));
+        }
+    }
+
+    fn cancelled(&mut self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}

@@ -1,0 +1,86 @@
+//! The `symphony` command: argument parsing and dispatch. Each subcommand lives in its own file
+//! under `cli/`; exit codes are 0 on success, 1 when the thing asked for failed (a call, a check),
+//! 2 when the command could not run (bad arguments, config, missing extension).
+
+mod build;
+mod check;
+mod demo;
+mod display;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::PlatformConfig;
+
+/// Exit code when the command could not do its job at all.
+const EXIT_UNUSABLE: u8 = 2;
+
+/// Symphony: run untrusted WebAssembly extensions inside hard, typed limits.
+#[derive(Debug, Parser)]
+#[command(name = "symphony", version, about)]
+pub struct Cli {
+    /// Platform config file (default: ./symphony.toml if present, else embedded defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where Symphony keeps its state.
+    #[arg(long, global = true, value_name = "DIR", default_value = ".symphony")]
+    state_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build extension crates into components (default: the configured extension directories).
+    Build {
+        /// Extension crates, or directories of them.
+        dirs: Vec<PathBuf>,
+    },
+    /// Call an extension once in a fresh sandbox.
+    Run(run::RunArgs),
+    /// Validate the config, every manifest and every component; list problems with file:line.
+    Check,
+    /// Build the samples and run well-behaved and hostile ones side by side.
+    Demo,
+}
+
+/// Parse the process arguments and run the command.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    };
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> ExitCode {
+    let config = match PlatformConfig::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    };
+    let _state_dir = cli.state_dir;
+    match cli.command {
+        Command::Build { dirs } => build::run(&config, dirs),
+        Command::Run(args) => run::run(config, args).await,
+        Command::Check => check::run(config).await,
+        Command::Demo => demo::run(config).await,
+    }
+}

@@ -1,0 +1,90 @@
+//! `symphony check`: the doctor. Validates every manifest and component the config can see,
+//! loads each one and asks it to describe itself, and lists every problem as `file:line: …`.
+//! Exits non-zero when there is any problem.
+
+use std::process::ExitCode;
+
+use super::{EXIT_UNUSABLE, display};
+use crate::config::PlatformConfig;
+use crate::config_file::ConfigFileError;
+use crate::manifest::ExtensionManifest;
+use crate::runtime::Runtime;
+
+pub(crate) async fn run(config: PlatformConfig) -> ExitCode {
+    match &config.source {
+        Some(path) => println!("config {}: ok", path.display()),
+        None => println!("config: embedded defaults (no symphony.toml)"),
+    }
+    let runtime = match Runtime::new(config) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    };
+    let paths = runtime.manifest_paths();
+    let mut problems: Vec<String> = Vec::new();
+    for path in &paths {
+        let manifest = match ExtensionManifest::load(path) {
+            Ok(m) => m,
+            Err(e) => {
+                problems.push(e.to_string());
+                continue;
+            }
+        };
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        for (name, asked, ceiling) in runtime.config().policy.over_ceiling(&manifest.limits) {
+            let field = format!("limits.{}", name.as_str());
+            let message = format!(
+                "declares {asked} {} but the policy ceiling is {ceiling}; it will run with {ceiling}",
+                name.unit()
+            );
+            problems.push(ConfigFileError::at_field(path, &text, &field, message).to_string());
+        }
+        let id = manifest.id();
+        let extension = match runtime.load_manifest(manifest) {
+            Ok(ext) => ext,
+            Err(e) => {
+                problems.push(format!("{}: {id}: {} ({})", path.display(), e, e.kind()));
+                continue;
+            }
+        };
+        match extension.describe().await {
+            Ok(meta) => {
+                let m = extension.manifest();
+                if meta.name != m.name || meta.version != m.version.to_string() {
+                    problems.push(format!(
+                        "{}: the component says it is {}@{}, the manifest says {id}",
+                        path.display(),
+                        meta.name,
+                        meta.version
+                    ));
+                }
+                let missing: Vec<&String> = m.features.iter().filter(|f| !meta.features.contains(f)).collect();
+                if !missing.is_empty() {
+                    problems.push(format!(
+                        "{}: the manifest declares features {missing:?} the component does not provide",
+                        path.display()
+                    ));
+                }
+            }
+            Err(e) => problems.push(format!("{}: {id}: describe failed: {e} ({})", path.display(), e.kind())),
+        }
+        let limits = &extension.limits().limits;
+        let info = extension.component_info();
+        println!(
+            "extension {id:<24} api {} · {} · sha256 {}… · fuel {} · memory {} · deadline {} ms",
+            extension.api_version(),
+            display::bytes(info.size_bytes),
+            &info.sha256[..12],
+            display::count(limits.fuel),
+            display::bytes(limits.memory_bytes),
+            limits.deadline_ms
+        );
+    }
+    for problem in &problems {
+        println!("problem: {problem}");
+    }
+    println!("{} extensions, {} problems", paths.len(), problems.len());
+    if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

@@ -1,0 +1,157 @@
+//! `symphony run EXT [--input JSON | --input-file F] [--json]`: one call in a fresh sandbox.
+//!
+//! `--json` prints exactly one object: `{"status":"ok","output":…,"usage":{…}}` or
+//! `{"status":"error","error":{"source","kind","class","message"},"usage":{…}}`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::{EXIT_UNUSABLE, display};
+use crate::config::PlatformConfig;
+use crate::error::CallError;
+use crate::payload::{CallRequest, JSON_CONTENT_TYPE, Payload};
+use crate::runtime::Runtime;
+use crate::sandbox::CallOutcome;
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// A manifest path, a directory holding one, or an extension name.
+    extension: String,
+    /// Input as JSON text (default `{}`).
+    #[arg(long, conflicts_with = "input_file", value_name = "JSON")]
+    input: Option<String>,
+    /// Read the JSON input from a file.
+    #[arg(long, value_name = "FILE")]
+    input_file: Option<PathBuf>,
+    /// Print one JSON object instead of human output.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) async fn run(config: PlatformConfig, args: RunArgs) -> ExitCode {
+    let input = match read_input(&args) {
+        Ok(input) => input,
+        Err(message) => return unusable(args.json, &message),
+    };
+    let runtime = match Runtime::new(config) {
+        Ok(rt) => rt,
+        Err(e) => return unusable(args.json, &e.to_string()),
+    };
+    let extension = match runtime.load(&args.extension) {
+        Ok(ext) => ext,
+        Err(e) => {
+            // A component that cannot load is still a typed host error for the caller.
+            let report = CallError::Host(e).report();
+            if args.json {
+                println!("{}", json!({"status": "error", "error": report, "usage": zero_usage()}));
+            } else {
+                eprintln!("error: {} ({}/{}, {})", report.message, report.source, report.kind, report.class);
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let id = extension.manifest().id();
+    let outcome = extension.call(CallRequest::new(input)).await;
+    if args.json {
+        println!("{}", outcome_json(&outcome));
+    } else {
+        print_human(&id, &outcome);
+    }
+    if outcome.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn read_input(args: &RunArgs) -> Result<Payload, String> {
+    let (text, origin) = match (&args.input, &args.input_file) {
+        (Some(text), _) => (text.clone(), "--input".to_owned()),
+        (None, Some(path)) => (
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            path.display().to_string(),
+        ),
+        (None, None) => ("{}".to_owned(), String::new()),
+    };
+    serde_json::from_str::<Value>(&text).map_err(|e| {
+        format!("{origin}: not valid JSON at line {}, column {}: {e}", e.line(), e.column())
+    })?;
+    Ok(Payload::new(JSON_CONTENT_TYPE, text.into_bytes()))
+}
+
+fn unusable(as_json: bool, message: &str) -> ExitCode {
+    if as_json {
+        println!("{}", json!({"status": "unusable", "message": message}));
+    } else {
+        eprintln!("error: {message}");
+    }
+    ExitCode::from(EXIT_UNUSABLE)
+}
+
+fn zero_usage() -> Value {
+    json!({"fuel": 0, "memory_peak_bytes": 0, "wall_ms": 0})
+}
+
+/// The output payload as JSON: parsed when it is JSON, a string when it is UTF-8, bytes otherwise.
+pub(crate) fn output_value(payload: &Payload) -> Value {
+    if payload.content_type == JSON_CONTENT_TYPE
+        && let Ok(value) = payload.to_json()
+    {
+        return value;
+    }
+    match std::str::from_utf8(&payload.bytes) {
+        Ok(text) => Value::String(text.to_owned()),
+        Err(_) => json!(payload.bytes),
+    }
+}
+
+/// The one JSON object `--json` prints for a call.
+pub(crate) fn outcome_json(outcome: &CallOutcome) -> Value {
+    let usage = json!({
+        "fuel": outcome.usage.fuel,
+        "memory_peak_bytes": outcome.usage.memory_peak_bytes,
+        "wall_ms": outcome.usage.wall_ms,
+    });
+    let log = json!({
+        "records": outcome.log.records,
+        "dropped_records": outcome.log.dropped_records,
+        "dropped_bytes": outcome.log.dropped_bytes,
+    });
+    match &outcome.result {
+        Ok(output) => json!({"status": "ok", "output": output_value(output), "usage": usage, "log": log}),
+        Err(err) => json!({"status": "error", "error": err.report(), "usage": usage, "log": log}),
+    }
+}
+
+fn print_human(id: &str, outcome: &CallOutcome) {
+    for record in &outcome.log.records {
+        let fields: Vec<String> = record.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        eprintln!("  [{:?}] {} {}", record.level, record.message, fields.join(" "));
+    }
+    if outcome.log.lost_anything() {
+        eprintln!(
+            "  (log budget {}: {} records and {} dropped)",
+            display::bytes(outcome.log.limit_bytes),
+            outcome.log.dropped_records,
+            display::bytes(outcome.log.dropped_bytes)
+        );
+    }
+    match &outcome.result {
+        Ok(output) => {
+            println!("{id}: ok");
+            let value = output_value(output);
+            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string()));
+        }
+        Err(err) => {
+            let r = err.report();
+            println!("{id}: error {}/{} ({})", r.source, r.kind, r.class);
+            println!("  {}", r.message);
+        }
+    }
+    let u = &outcome.usage;
+    println!(
+        "usage: {} fuel units · peak memory {} · {} ms",
+        display::count(u.fuel),
+        display::bytes(u.memory_peak_bytes),
+        u.wall_ms
+    );
+}

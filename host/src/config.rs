@@ -1,0 +1,227 @@
+//! The platform configuration (`symphony.toml`): where extensions live, engine settings and the
+//! limit policy. Every field is optional; when the file is absent the embedded defaults apply.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::byte_size;
+use crate::config_file::{ConfigFileError, read_toml};
+use crate::limits::{DeclaredLimits, LimitName, Limits};
+use crate::policy::{DEFAULT_CEILINGS, DEFAULT_STACK_BYTES, PlatformPolicy};
+
+/// Config file looked for in the working directory when `--config` is not given.
+pub const CONFIG_FILE_NAME: &str = "symphony.toml";
+/// Directory searched for extensions when the config names none.
+pub const DEFAULT_EXTENSION_DIR: &str = "sample-extensions";
+/// Epoch tick, in milliseconds: the granularity of deadlines and of async yielding.
+pub const DEFAULT_EPOCH_TICK_MS: u64 = 5;
+/// Instances that may run at once in the pooling allocator.
+pub const DEFAULT_MAX_CONCURRENT_INSTANCES: u32 = 64;
+
+/// Engine-wide settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// Deadline granularity, in milliseconds.
+    pub epoch_tick_ms: u64,
+    /// Use wasmtime's pooling allocator (faster instantiation; reserves virtual memory up front).
+    pub pooling: bool,
+    /// Instances that may be alive at once with pooling.
+    pub max_concurrent_instances: u32,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            epoch_tick_ms: DEFAULT_EPOCH_TICK_MS,
+            pooling: true,
+            max_concurrent_instances: DEFAULT_MAX_CONCURRENT_INSTANCES,
+        }
+    }
+}
+
+/// The whole platform configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformConfig {
+    /// The file it came from; `None` for embedded defaults.
+    pub source: Option<PathBuf>,
+    /// Directories searched (one level deep) for `extension.toml` files.
+    pub extension_dirs: Vec<PathBuf>,
+    /// Engine settings.
+    pub engine: EngineSettings,
+    /// Limit defaults and ceilings.
+    pub policy: PlatformPolicy,
+}
+
+impl Default for PlatformConfig {
+    fn default() -> Self {
+        Self {
+            source: None,
+            extension_dirs: vec![PathBuf::from(DEFAULT_EXTENSION_DIR)],
+            engine: EngineSettings::default(),
+            policy: PlatformPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    extension_dirs: Option<Vec<PathBuf>>,
+    #[serde(default)]
+    engine: EngineFile,
+    #[serde(default)]
+    policy: PolicyFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EngineFile {
+    epoch_tick_ms: Option<u64>,
+    pooling: Option<bool>,
+    max_concurrent_instances: Option<u32>,
+    #[serde(default, with = "byte_size::optional")]
+    stack_bytes: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    defaults: DeclaredLimits,
+    #[serde(default)]
+    ceilings: DeclaredLimits,
+}
+
+fn overlay(base: Limits, partial: &DeclaredLimits) -> Limits {
+    let mut out = base;
+    for name in LimitName::ALL {
+        if let Some(v) = partial.get(name) {
+            out.set(name, v);
+        }
+    }
+    out
+}
+
+impl PlatformConfig {
+    /// Load `path`, or the embedded defaults when `path` is `None` and no `symphony.toml` is in
+    /// the working directory.
+    ///
+    /// # Errors
+    /// [`ConfigFileError`] naming the file, line and field.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigFileError> {
+        match path {
+            Some(path) => Self::load_file(path),
+            None if Path::new(CONFIG_FILE_NAME).is_file() => Self::load_file(Path::new(CONFIG_FILE_NAME)),
+            None => Ok(Self::default()),
+        }
+    }
+
+    /// Load one config file. Relative `extension_dirs` are resolved against its directory.
+    ///
+    /// # Errors
+    /// [`ConfigFileError`] naming the file, line and field.
+    pub fn load_file(path: &Path) -> Result<Self, ConfigFileError> {
+        let file: ConfigFile = read_toml(path)?;
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let base = path.parent().unwrap_or(Path::new("."));
+        let defaults = PlatformConfig::default();
+
+        let engine = EngineSettings {
+            epoch_tick_ms: file.engine.epoch_tick_ms.unwrap_or(defaults.engine.epoch_tick_ms),
+            pooling: file.engine.pooling.unwrap_or(defaults.engine.pooling),
+            max_concurrent_instances: file
+                .engine
+                .max_concurrent_instances
+                .unwrap_or(defaults.engine.max_concurrent_instances),
+        };
+        if engine.epoch_tick_ms == 0 || engine.epoch_tick_ms > 1_000 {
+            return Err(ConfigFileError::at_field(
+                path,
+                &text,
+                "engine.epoch_tick_ms",
+                "must be between 1 and 1000 milliseconds",
+            ));
+        }
+        if engine.max_concurrent_instances == 0 {
+            return Err(ConfigFileError::at_field(
+                path,
+                &text,
+                "engine.max_concurrent_instances",
+                "must be at least 1",
+            ));
+        }
+        let stack_bytes = file.engine.stack_bytes.unwrap_or(DEFAULT_STACK_BYTES);
+        if !(64 * 1024..=1024 * 1024).contains(&stack_bytes) {
+            return Err(ConfigFileError::at_field(
+                path,
+                &text,
+                "engine.stack_bytes",
+                "must be between 64 KiB and 1 MiB (it must stay below the 2 MiB async stack)",
+            ));
+        }
+        let policy = PlatformPolicy {
+            defaults: overlay(Limits::default(), &file.policy.defaults),
+            ceilings: overlay(DEFAULT_CEILINGS, &file.policy.ceilings),
+            stack_bytes,
+        };
+        for name in LimitName::ALL {
+            for (table, limits) in [("defaults", &policy.defaults), ("ceilings", &policy.ceilings)] {
+                if limits.get(name) == 0 {
+                    return Err(ConfigFileError::at_field(
+                        path,
+                        &text,
+                        &format!("policy.{table}.{}", name.as_str()),
+                        "must be greater than 0",
+                    ));
+                }
+            }
+        }
+        Ok(Self {
+            source: Some(path.to_path_buf()),
+            extension_dirs: file
+                .extension_dirs
+                .map(|dirs| dirs.into_iter().map(|d| base.join(d)).collect())
+                .unwrap_or(defaults.extension_dirs),
+            engine,
+            policy,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_apply_and_dirs_resolve_against_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        std::fs::write(
+            &path,
+            "extension_dirs = [\"exts\"]\n[engine]\npooling = false\nstack_bytes = \"256 KiB\"\n\
+             [policy.ceilings]\nmemory_bytes = \"128 MiB\"\n[policy.defaults]\nfuel = 42\n",
+        )
+        .unwrap();
+        let config = PlatformConfig::load(Some(&path)).unwrap();
+        assert_eq!(config.extension_dirs, vec![dir.path().join("exts")]);
+        assert!(!config.engine.pooling);
+        assert_eq!(config.policy.stack_bytes, 256 * 1024);
+        assert_eq!(config.policy.ceilings.memory_bytes, 128 << 20);
+        assert_eq!(config.policy.ceilings.fuel, DEFAULT_CEILINGS.fuel);
+        assert_eq!(config.policy.defaults.fuel, 42);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        std::fs::write(&path, "[engine]\nepoch_tick_ms = 0\n").unwrap();
+        let err = PlatformConfig::load(Some(&path)).unwrap_err();
+        assert_eq!((err.line, err.field.as_deref()), (Some(2), Some("engine.epoch_tick_ms")));
+
+        std::fs::write(&path, "[policy.ceilings]\nfuel = -1\n").unwrap();
+        let err = PlatformConfig::load(Some(&path)).unwrap_err();
+        assert_eq!((err.line, err.field.as_deref()), (Some(2), Some("policy.ceilings.fuel")));
+    }
+}

@@ -1,0 +1,190 @@
+//! The extension manifest: the TOML file beside a component that says what it is, what it
+//! provides and what it asks to consume.
+//!
+//! Parsing rejects unknown fields and reports `file:line` plus the field path. Turning declared
+//! limits into effective ones is `policy`'s job.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config_file::{ConfigFileError, read_toml};
+use crate::limits::{DeclaredLimits, LimitName};
+
+/// File name the CLI looks for in an extension directory.
+pub const MANIFEST_FILE_NAME: &str = "extension.toml";
+
+/// How much the platform cares about an extension's work when resources are short.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// Shed first.
+    #[default]
+    Optional,
+    /// Admitted after essential work.
+    Recommended,
+    /// Admitted first.
+    Essential,
+}
+
+impl std::fmt::Display for Priority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Optional => "optional",
+            Self::Recommended => "recommended",
+            Self::Essential => "essential",
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestFile {
+    name: String,
+    version: semver::Version,
+    #[serde(default)]
+    description: String,
+    component: PathBuf,
+    #[serde(default)]
+    priority: Priority,
+    #[serde(default)]
+    features: Vec<String>,
+    #[serde(default)]
+    limits: DeclaredLimits,
+}
+
+/// A parsed, validated extension manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtensionManifest {
+    /// The manifest file itself.
+    pub manifest_path: PathBuf,
+    /// Extension name (lowercase letters, digits and `-`).
+    pub name: String,
+    /// Extension version.
+    pub version: semver::Version,
+    /// One line saying what it does.
+    pub description: String,
+    /// The component file, resolved against the manifest's directory.
+    pub component_path: PathBuf,
+    /// Admission priority.
+    pub priority: Priority,
+    /// Features this extension provides.
+    pub features: Vec<String>,
+    /// Limits the extension asks for; the policy fills gaps and clamps.
+    pub limits: DeclaredLimits,
+}
+
+impl ExtensionManifest {
+    /// Read and validate a manifest file.
+    ///
+    /// # Errors
+    /// [`ConfigFileError`] naming the file, line and field.
+    pub fn load(path: &Path) -> Result<Self, ConfigFileError> {
+        let file: ManifestFile = read_toml(path)?;
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let at = |field: &str, message: String| ConfigFileError::at_field(path, &text, field, message);
+
+        if file.name.is_empty()
+            || !file.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(at(
+                "name",
+                format!("`{}` is not a valid name: use lowercase letters, digits and `-`", file.name),
+            ));
+        }
+        if file.component.as_os_str().is_empty() {
+            return Err(at("component", "must name the component file".into()));
+        }
+        for name in LimitName::ALL {
+            if file.limits.get(name) == Some(0) {
+                return Err(at(
+                    &format!("limits.{}", name.as_str()),
+                    "must be greater than 0 (leave it out to take the platform default)".into(),
+                ));
+            }
+        }
+        if let Some(bad) = file.features.iter().find(|f| f.trim().is_empty()) {
+            return Err(at("features", format!("feature names must not be empty (got {bad:?})")));
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Ok(Self {
+            manifest_path: path.to_path_buf(),
+            name: file.name,
+            version: file.version,
+            description: file.description,
+            component_path: dir.join(file.component),
+            priority: file.priority,
+            features: file.features,
+            limits: file.limits,
+        })
+    }
+
+    /// The directory holding the manifest (and, for sample crates, `Cargo.toml`).
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        self.manifest_path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// `name@version`.
+    #[must_use]
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let path = dir.path().join(MANIFEST_FILE_NAME);
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("write: {e}"));
+        (dir, path)
+    }
+
+    #[test]
+    fn parses_sizes_and_resolves_the_component() {
+        let (_dir, path) = write(
+            "name = \"echo\"\nversion = \"1.2.0\"\ncomponent = \"echo.wasm\"\npriority = \"essential\"\n\
+             features = [\"echo\"]\n[limits]\nmemory_bytes = \"16 MiB\"\nfuel = 1_000\n",
+        );
+        let m = ExtensionManifest::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.limits.memory_bytes, Some(16 << 20));
+        assert_eq!(m.limits.fuel, Some(1000));
+        assert_eq!(m.priority, Priority::Essential);
+        assert_eq!(m.component_path, path.with_file_name("echo.wasm"));
+        assert_eq!(m.id(), "echo@1.2.0");
+    }
+
+    #[test]
+    fn bad_limit_names_its_line_and_field() {
+        let (_dir, path) =
+            write("name = \"echo\"\nversion = \"1.0.0\"\ncomponent = \"e.wasm\"\n[limits]\nmemory_bytes = \"lots\"\n");
+        let err = ExtensionManifest::load(&path).err();
+        assert_eq!(err.as_ref().and_then(|e| e.line), Some(5));
+        assert_eq!(err.as_ref().and_then(|e| e.field.as_deref()), Some("limits.memory_bytes"));
+    }
+
+    #[test]
+    fn zero_limit_and_bad_name_are_rejected() {
+        let (_dir, path) =
+            write("name = \"echo\"\nversion = \"1.0.0\"\ncomponent = \"e.wasm\"\n[limits]\nfuel = 0\n");
+        let err = ExtensionManifest::load(&path).err();
+        assert_eq!(err.as_ref().and_then(|e| e.field.as_deref()), Some("limits.fuel"));
+        assert_eq!(err.as_ref().and_then(|e| e.line), Some(5));
+
+        let (_dir, path) = write("name = \"Echo!\"\nversion = \"1.0.0\"\ncomponent = \"e.wasm\"\n");
+        let err = ExtensionManifest::load(&path).err();
+        assert_eq!(err.as_ref().and_then(|e| e.line), Some(1));
+    }
+
+    #[test]
+    fn unknown_field_and_bad_version_are_rejected() {
+        let (_dir, path) = write("name = \"e\"\nversion = \"1.0.0\"\ncomponent = \"e.wasm\"\nfuel = 5\n");
+        assert_eq!(ExtensionManifest::load(&path).err().and_then(|e| e.line), Some(4));
+        let (_dir, path) = write("name = \"e\"\nversion = \"one\"\ncomponent = \"e.wasm\"\n");
+        let err = ExtensionManifest::load(&path).err();
+        assert_eq!(err.as_ref().and_then(|e| e.field.as_deref()), Some("version"));
+    }
+}

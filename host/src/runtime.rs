@@ -1,0 +1,161 @@
+//! The embedding entry point: one engine, one linker with every host service, the platform
+//! configuration, and loading extensions by manifest, directory or name.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use symphony_host::{CallRequest, PlatformConfig, Runtime};
+//! let runtime = Runtime::new(PlatformConfig::load(None)?)?;
+//! let echo = runtime.load("echo")?;
+//! let outcome = echo.call(CallRequest::json(&serde_json::json!({"a": 1}))?).await;
+//! println!("{:?} using {:?}", outcome.result, outcome.usage);
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::bindings::v1_0_0;
+use crate::call_state::CallState;
+use crate::config::PlatformConfig;
+use crate::config_file::ConfigFileError;
+use crate::engine::{EngineError, SandboxEngine};
+use crate::error::HostError;
+use crate::manifest::{ExtensionManifest, MANIFEST_FILE_NAME};
+use crate::sandbox::LoadedExtension;
+
+/// Why an extension reference could not be resolved to a manifest.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LookupError {
+    /// No manifest path, directory or known name matches.
+    #[error("no extension `{reference}`: not a manifest, a directory with {MANIFEST_FILE_NAME}, or a name in {searched}")]
+    NotFound {
+        /// What the caller asked for.
+        reference: String,
+        /// The directories searched, for the message.
+        searched: String,
+    },
+    /// The manifest exists but is invalid.
+    #[error(transparent)]
+    Manifest(#[from] ConfigFileError),
+}
+
+/// Builds the sandbox and loads extensions into it. Cheap to share behind an `Arc`.
+pub struct Runtime {
+    config: PlatformConfig,
+    engine: Arc<SandboxEngine>,
+    linker: Linker<CallState>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("config", &self.config).field("engine", &self.engine).finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Build the engine and link the host services (WASI, locked down, and Symphony's own).
+    ///
+    /// # Errors
+    /// [`EngineError`] when wasmtime rejects the configuration.
+    pub fn new(config: PlatformConfig) -> Result<Self, EngineError> {
+        let engine = Arc::new(SandboxEngine::new(&config.engine, &config.policy)?);
+        let mut linker = Linker::new(engine.wasmtime());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| EngineError { reason: e.to_string() })?;
+        v1_0_0::Extension::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
+            .map_err(|e| EngineError { reason: e.to_string() })?;
+        Ok(Self { config, engine, linker })
+    }
+
+    /// The configuration in force.
+    #[must_use]
+    pub fn config(&self) -> &PlatformConfig {
+        &self.config
+    }
+
+    /// The engine (tick, stack, allocator).
+    #[must_use]
+    pub fn engine(&self) -> &SandboxEngine {
+        &self.engine
+    }
+
+    /// Load an extension from a manifest path, a directory holding one, or a name found in the
+    /// configured extension directories.
+    ///
+    /// # Errors
+    /// [`HostError::ManifestInvalid`] for a bad or missing manifest, other [`HostError`]s for a
+    /// component that cannot be loaded.
+    pub fn load(&self, reference: &str) -> Result<LoadedExtension, HostError> {
+        let manifest = self.find(reference).map_err(|e| match e {
+            LookupError::Manifest(err) => HostError::ManifestInvalid(err),
+            LookupError::NotFound { .. } => {
+                HostError::ManifestInvalid(ConfigFileError::whole_file(Path::new(reference), e.to_string()))
+            }
+        })?;
+        self.load_manifest(manifest)
+    }
+
+    /// Load an already parsed manifest's component.
+    ///
+    /// # Errors
+    /// [`HostError`] when the component cannot be read, compiled, linked or fits no limit.
+    pub fn load_manifest(&self, manifest: ExtensionManifest) -> Result<LoadedExtension, HostError> {
+        LoadedExtension::load(Arc::clone(&self.engine), &self.linker, manifest, &self.config.policy)
+    }
+
+    /// Resolve an extension reference to its manifest.
+    ///
+    /// # Errors
+    /// [`LookupError`] when nothing matches or the manifest is invalid.
+    pub fn find(&self, reference: &str) -> Result<ExtensionManifest, LookupError> {
+        let path = Path::new(reference);
+        if path.is_file() {
+            return Ok(ExtensionManifest::load(path)?);
+        }
+        if path.join(MANIFEST_FILE_NAME).is_file() {
+            return Ok(ExtensionManifest::load(&path.join(MANIFEST_FILE_NAME))?);
+        }
+        for manifest_path in self.manifest_paths() {
+            let by_dir = manifest_path.parent().and_then(Path::file_name).is_some_and(|d| d == reference);
+            if by_dir {
+                return Ok(ExtensionManifest::load(&manifest_path)?);
+            }
+        }
+        for manifest_path in self.manifest_paths() {
+            if let Ok(m) = ExtensionManifest::load(&manifest_path)
+                && m.name == reference
+            {
+                return Ok(m);
+            }
+        }
+        Err(LookupError::NotFound {
+            reference: reference.to_owned(),
+            searched: self
+                .config
+                .extension_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    /// Every `extension.toml` one level below the configured extension directories, sorted.
+    #[must_use]
+    pub fn manifest_paths(&self) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for dir in &self.config.extension_dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            for entry in entries.flatten() {
+                let candidate = entry.path().join(MANIFEST_FILE_NAME);
+                if candidate.is_file() {
+                    found.push(candidate);
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+}

@@ -1,0 +1,332 @@
+//! One call = one fresh `Store` instantiated from the extension's pre-instantiated template.
+//!
+//! Before the guest runs: input size is checked, fuel and the epoch deadline are set, the limiter
+//! is installed. While it runs: the epoch callback yields to the executor every tick and
+//! interrupts at the deadline; a tokio timeout backs that up for host calls epochs cannot
+//! interrupt. After: traps become typed [`HostError`]s, output size is checked, usage is
+//! reported. The store is dropped on every path, so a poisoned instance is never reused.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
+
+use crate::bindings::v1_0_0::{ExtensionPre, symphony::extension::types};
+use crate::call_log::CallLog;
+use crate::call_state::CallState;
+use crate::component_info::{ApiVersion, ComponentInfo, detect_api_version};
+use crate::engine::SandboxEngine;
+use crate::error::{CallError, ExtensionError, HostError, TrapCode};
+use crate::limits::limiter::{Breach, StoreLimiter};
+use crate::manifest::ExtensionManifest;
+use crate::payload::{CallRequest, CancelToken, Payload};
+use crate::policy::{EffectiveLimits, PlatformPolicy};
+
+/// Extra wall time granted past the deadline before the tokio timeout drops the call, so the
+/// epoch interrupt (which reports precisely) normally wins.
+const TIMEOUT_GRACE: Duration = Duration::from_millis(50);
+
+/// What one call consumed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    /// Fuel consumed, in fuel units (instantiation included).
+    pub fuel: u64,
+    /// Peak total linear memory, in bytes.
+    pub memory_peak_bytes: u64,
+    /// Wall time, in milliseconds.
+    pub wall_ms: u64,
+    /// Wall time, in microseconds.
+    pub wall_us: u64,
+}
+
+/// The result of one call with what it consumed and logged.
+#[derive(Debug)]
+pub struct CallOutcome {
+    /// The guest's output or why there is none.
+    pub result: Result<Payload, CallError>,
+    /// Resources consumed.
+    pub usage: Usage,
+    /// The guest's log, within its budget.
+    pub log: CallLog,
+    /// Last progress fraction the guest reported.
+    pub progress: Option<f32>,
+}
+
+/// What an extension says about itself (`describe`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExtensionMetadata {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Provided features.
+    pub features: Vec<String>,
+}
+
+/// An extension compiled, linked and ready to call.
+pub struct LoadedExtension {
+    manifest: ExtensionManifest,
+    limits: EffectiveLimits,
+    info: ComponentInfo,
+    api_version: ApiVersion,
+    pre: ExtensionPre<CallState>,
+    engine: Arc<SandboxEngine>,
+}
+
+impl std::fmt::Debug for LoadedExtension {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedExtension")
+            .field("id", &self.manifest.id())
+            .field("api_version", &self.api_version)
+            .field("limits", &self.limits.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Operation {
+    Invoke(types::Request),
+    Describe,
+}
+
+/// What a run left behind besides its result.
+struct RunReport {
+    usage: Usage,
+    log: CallLog,
+    progress: Option<f32>,
+}
+
+enum Returned {
+    Invoke(Result<types::Response, types::ExtensionError>),
+    Describe(types::Metadata),
+}
+
+impl LoadedExtension {
+    /// Compile and link the component a manifest names, with limits decided by `policy`.
+    pub(crate) fn load(
+        engine: Arc<SandboxEngine>,
+        linker: &Linker<CallState>,
+        manifest: ExtensionManifest,
+        policy: &PlatformPolicy,
+    ) -> Result<Self, HostError> {
+        let path = manifest.component_path.clone();
+        let bytes = std::fs::read(&path).map_err(|e| HostError::InvalidComponent {
+            path: path.clone(),
+            reason: format!("cannot read: {e} (run `symphony build` first?)"),
+        })?;
+        let info = ComponentInfo::inspect(&path, &bytes)?;
+        let limits = policy.effective_limits(&manifest.limits);
+        if info.core_instances > limits.limits.instances {
+            return Err(HostError::InstanceLimit { needed: info.core_instances, limit: limits.limits.instances });
+        }
+        let component = Component::new(engine.wasmtime(), &bytes).map_err(|e| invalid(&path, &e))?;
+        let api_version = detect_api_version(engine.wasmtime(), &component)?;
+        let instance_pre = linker.instantiate_pre(&component).map_err(|e| invalid(&path, &e))?;
+        let pre = ExtensionPre::new(instance_pre).map_err(|e| invalid(&path, &e))?;
+        Ok(Self { manifest, limits, info, api_version, pre, engine })
+    }
+
+    /// The manifest it was loaded from.
+    #[must_use]
+    pub fn manifest(&self) -> &ExtensionManifest {
+        &self.manifest
+    }
+
+    /// The limits every call runs under, with why each has its value.
+    #[must_use]
+    pub fn limits(&self) -> &EffectiveLimits {
+        &self.limits
+    }
+
+    /// Hash, size and instance count of the component.
+    #[must_use]
+    pub fn component_info(&self) -> &ComponentInfo {
+        &self.info
+    }
+
+    /// The WIT API version the component was built against.
+    #[must_use]
+    pub fn api_version(&self) -> ApiVersion {
+        self.api_version
+    }
+
+    /// Run one request in a fresh sandbox.
+    pub async fn call(&self, request: CallRequest) -> CallOutcome {
+        let limits = self.limits.limits;
+        let input_size = request.input.size_bytes();
+        if input_size > limits.input_bytes {
+            return CallOutcome {
+                result: Err(HostError::InputTooLarge { size_bytes: input_size, limit_bytes: limits.input_bytes }.into()),
+                usage: Usage::default(),
+                log: CallLog::new(limits.log_bytes),
+                progress: None,
+            };
+        }
+        let wit_request = types::Request {
+            context: types::RequestContext {
+                request_id: request.request_id,
+                attempt: request.attempt,
+                deadline_remaining_ms: limits.deadline_ms,
+            },
+            input: types::Payload { content_type: request.input.content_type, bytes: request.input.bytes },
+        };
+        let (returned, report) = self.run(Operation::Invoke(wit_request), request.cancel).await;
+        let result = match returned {
+            Ok(Returned::Invoke(Ok(response))) => {
+                let output = Payload::new(response.output.content_type, response.output.bytes);
+                let size = output.size_bytes();
+                if size > limits.output_bytes {
+                    Err(HostError::OutputTooLarge { size_bytes: size, limit_bytes: limits.output_bytes }.into())
+                } else {
+                    Ok(output)
+                }
+            }
+            Ok(Returned::Invoke(Err(guest))) => Err(CallError::Guest(guest_error(guest))),
+            Ok(Returned::Describe(_)) => Err(CallError::Host(HostError::GuestTrap {
+                code: TrapCode::Other,
+                message: "describe answered an invoke".into(),
+            })),
+            Err(host) => Err(CallError::Host(host)),
+        };
+        CallOutcome { result, usage: report.usage, log: report.log, progress: report.progress }
+    }
+
+    /// Ask the extension for its name, version and features (in a fresh sandbox).
+    ///
+    /// # Errors
+    /// [`CallError::Host`] when the sandbox stops the call.
+    pub async fn describe(&self) -> Result<ExtensionMetadata, CallError> {
+        match self.run(Operation::Describe, CancelToken::new()).await.0 {
+            Ok(Returned::Describe(m)) => {
+                Ok(ExtensionMetadata { name: m.name, version: m.version, features: m.features })
+            }
+            Ok(Returned::Invoke(_)) => Err(CallError::Host(HostError::GuestTrap {
+                code: TrapCode::Other,
+                message: "invoke answered a describe".into(),
+            })),
+            Err(host) => Err(CallError::Host(host)),
+        }
+    }
+
+    /// Instantiate into a fresh store, run one operation under every limit, and tear down.
+    async fn run(&self, operation: Operation, cancel: CancelToken) -> (Result<Returned, HostError>, RunReport) {
+        let limits = self.limits.limits;
+        let started = Instant::now();
+        let deadline_len = Duration::from_millis(limits.deadline_ms);
+        let state = CallState {
+            wasi: WasiCtxBuilder::new().build(),
+            table: wasmtime::component::ResourceTable::new(),
+            limiter: StoreLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),
+            log: CallLog::new(limits.log_bytes),
+            progress: None,
+            cancel,
+            deadline: started + deadline_len,
+            deadline_hit: false,
+        };
+        let mut store = Store::new(self.engine.wasmtime(), state);
+        store.limiter(|state| &mut state.limiter);
+        // Fuel and the epoch deadline both start at zero: set them before instantiation runs wasm.
+        let fuel_set = store.set_fuel(limits.fuel);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut cx| {
+            let state = cx.data_mut();
+            if Instant::now() >= state.deadline {
+                state.deadline_hit = true;
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let returned = if let Err(e) = fuel_set {
+            Err(HostError::GuestTrap { code: TrapCode::Other, message: format!("cannot set fuel: {e}") })
+        } else {
+            let run = async {
+                let bindings = self.pre.instantiate_async(&mut store).await?;
+                let handler = bindings.symphony_extension_handler();
+                match operation {
+                    Operation::Invoke(request) => {
+                        handler.call_invoke(&mut store, &request).await.map(Returned::Invoke)
+                    }
+                    Operation::Describe => handler.call_describe(&mut store).await.map(Returned::Describe),
+                }
+            };
+            match tokio::time::timeout(deadline_len + TIMEOUT_GRACE, run).await {
+                Ok(Ok(returned)) => Ok(returned),
+                Ok(Err(err)) => Err(self.host_error(&err, store.data())),
+                Err(_elapsed) => Err(HostError::DeadlineExceeded { limit_ms: limits.deadline_ms }),
+            }
+        };
+
+        let wall = started.elapsed();
+        let fuel_left = store.get_fuel().unwrap_or(0);
+        let state = store.into_data();
+        let usage = Usage {
+            fuel: limits.fuel.saturating_sub(fuel_left),
+            memory_peak_bytes: state.limiter.memory_peak_bytes(),
+            wall_ms: u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
+            wall_us: u64::try_from(wall.as_micros()).unwrap_or(u64::MAX),
+        };
+        (returned, RunReport { usage, log: state.log, progress: state.progress })
+    }
+
+    /// Turn whatever stopped the guest into the typed error that explains it.
+    fn host_error(&self, err: &wasmtime::Error, state: &CallState) -> HostError {
+        let limits = &self.limits.limits;
+        let trap = err.downcast_ref::<Trap>().copied();
+        match trap {
+            Some(Trap::OutOfFuel) => return HostError::OutOfFuel { limit_fuel: limits.fuel },
+            Some(Trap::Interrupt) => return HostError::DeadlineExceeded { limit_ms: limits.deadline_ms },
+            Some(Trap::StackOverflow) => return HostError::StackOverflow { limit_bytes: self.engine.stack_bytes() },
+            _ => {}
+        }
+        if state.deadline_hit {
+            return HostError::DeadlineExceeded { limit_ms: limits.deadline_ms };
+        }
+        // The guest's allocation failed because we refused the growth; whatever trap followed
+        // (usually `unreachable` from the allocator's abort) is a consequence of that breach.
+        match state.limiter.breach() {
+            Some(Breach::Memory { requested_bytes, limit_bytes }) => {
+                return HostError::MemoryLimit { requested_bytes, limit_bytes };
+            }
+            Some(Breach::Table { requested_elements, limit_elements }) => {
+                return HostError::TableLimit { requested_elements, limit_elements };
+            }
+            None => {}
+        }
+        let code = match trap {
+            Some(Trap::UnreachableCodeReached) => TrapCode::Unreachable,
+            Some(Trap::MemoryOutOfBounds) => TrapCode::MemoryOutOfBounds,
+            Some(Trap::TableOutOfBounds) => TrapCode::TableOutOfBounds,
+            Some(Trap::IndirectCallToNull) => TrapCode::IndirectCallToNull,
+            Some(Trap::BadSignature) => TrapCode::BadSignature,
+            Some(Trap::IntegerOverflow) => TrapCode::IntegerOverflow,
+            Some(Trap::IntegerDivisionByZero) => TrapCode::IntegerDivisionByZero,
+            Some(Trap::BadConversionToInteger) => TrapCode::BadConversionToInteger,
+            Some(Trap::HeapMisaligned) => TrapCode::HeapMisaligned,
+            Some(Trap::CannotEnterComponent | Trap::CannotLeaveComponent) => TrapCode::ComponentModel,
+            _ => TrapCode::Other,
+        };
+        HostError::GuestTrap { code, message: format!("{err:?}") }
+    }
+}
+
+fn invalid(path: &Path, err: &wasmtime::Error) -> HostError {
+    HostError::InvalidComponent { path: path.to_path_buf(), reason: format!("{err:#}") }
+}
+
+fn guest_error(err: types::ExtensionError) -> ExtensionError {
+    use types::ExtensionError as E;
+    match err {
+        E::InvalidInput(message) => ExtensionError::InvalidInput { message },
+        E::Unavailable(u) => ExtensionError::Unavailable { message: u.message, retry_after_ms: u.retry_after_ms },
+        E::RateLimited(r) => ExtensionError::RateLimited { message: r.message, retry_after_ms: r.retry_after_ms },
+        E::ResourceExhausted(message) => ExtensionError::ResourceExhausted { message },
+        E::UnableToComplete(message) => ExtensionError::UnableToComplete { message },
+        E::Internal(message) => ExtensionError::Internal { message },
+    }
+}
+
