@@ -19,10 +19,9 @@ pub fn parse(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .replace('_', "")
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size: expected e.g. 65536, \"64 KiB\", \"32 MiB\", \"1 GiB\""))?;
+    let number: u64 = number.replace('_', "").parse().map_err(|_| {
+        format!("`{text}` is not a size: expected e.g. 65536, \"64 KiB\", \"32 MiB\", \"1 GiB\"")
+    })?;
     let factor: u64 = match unit.trim() {
         "" | "B" => 1,
         "KiB" => 1 << 10,

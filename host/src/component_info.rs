@@ -95,7 +95,8 @@ pub(crate) fn detect_api_version(
     engine: &wasmtime::Engine,
     component: &Component,
 ) -> Result<ApiVersion, HostError> {
-    let exports: Vec<String> = component.component_type().exports(engine).map(|(name, _)| name.to_owned()).collect();
+    let exports: Vec<String> =
+        component.component_type().exports(engine).map(|(name, _)| name.to_owned()).collect();
     ApiVersion::SUPPORTED
         .iter()
         .rev()
@@ -103,6 +104,10 @@ pub(crate) fn detect_api_version(
         .find(|v| exports.iter().any(|e| *e == v.handler_export()))
         .ok_or_else(|| HostError::IncompatibleApi {
             found: if exports.is_empty() { "no exports".to_owned() } else { exports.join(", ") },
-            supported: ApiVersion::SUPPORTED.iter().map(|v| v.handler_export()).collect::<Vec<_>>().join(", "),
+            supported: ApiVersion::SUPPORTED
+                .iter()
+                .map(|v| v.handler_export())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }

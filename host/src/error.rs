@@ -218,7 +218,9 @@ pub enum HostError {
         limit_ms: u64,
     },
     /// The guest tried to grow its linear memory past the limit.
-    #[error("memory limit: the guest asked for {requested_bytes} bytes of linear memory, limit is {limit_bytes}")]
+    #[error(
+        "memory limit: the guest asked for {requested_bytes} bytes of linear memory, limit is {limit_bytes}"
+    )]
     MemoryLimit {
         /// Total bytes across all memories the guest asked for.
         requested_bytes: u64,
@@ -226,7 +228,9 @@ pub enum HostError {
         limit_bytes: u64,
     },
     /// The guest tried to grow its tables past the limit.
-    #[error("table limit: the guest asked for {requested_elements} table elements, limit is {limit_elements}")]
+    #[error(
+        "table limit: the guest asked for {requested_elements} table elements, limit is {limit_elements}"
+    )]
     TableLimit {
         /// Total elements across all tables the guest asked for.
         requested_elements: u64,

@@ -82,7 +82,8 @@ pub fn find_extension_crates(dirs: &[PathBuf]) -> Vec<PathBuf> {
             continue;
         }
         let Ok(entries) = std::fs::read_dir(dir) else { continue };
-        let mut children: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| is_crate(p)).collect();
+        let mut children: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path()).filter(|p| is_crate(p)).collect();
         children.sort();
         found.extend(children);
     }
@@ -126,7 +127,13 @@ pub fn build_extension(crate_dir: &Path, target_dir: Option<&Path>) -> Result<Bu
         .arg("build")
         .arg("--manifest-path")
         .arg(crate_dir.join("Cargo.toml"))
-        .args(["--target", WASM_TARGET, "--profile", GUEST_PROFILE, "--message-format=json-render-diagnostics"])
+        .args([
+            "--target",
+            WASM_TARGET,
+            "--profile",
+            GUEST_PROFILE,
+            "--message-format=json-render-diagnostics",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for setting in GUEST_PROFILE_SETTINGS {
@@ -143,9 +150,11 @@ pub fn build_extension(crate_dir: &Path, target_dir: Option<&Path>) -> Result<Bu
         .ok_or_else(|| BuildError::NoComponent { crate_dir: crate_dir.to_path_buf() })?;
     let destination = &manifest.component_path;
     if let Some(parent) = destination.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| BuildError::Write { path: parent.to_path_buf(), source })?;
+        std::fs::create_dir_all(parent)
+            .map_err(|source| BuildError::Write { path: parent.to_path_buf(), source })?;
     }
-    std::fs::copy(&artifact, destination).map_err(|source| BuildError::Write { path: destination.clone(), source })?;
+    std::fs::copy(&artifact, destination)
+        .map_err(|source| BuildError::Write { path: destination.clone(), source })?;
     let size_bytes = std::fs::metadata(destination).map(|m| m.len()).unwrap_or(0);
     Ok(BuiltExtension { manifest, size_bytes })
 }

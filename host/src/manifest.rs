@@ -159,8 +159,9 @@ mod tests {
 
     #[test]
     fn bad_limit_names_its_line_and_field() {
-        let (_dir, path) =
-            write("name = \"echo\"\nversion = \"1.0.0\"\ncomponent = \"e.wasm\"\n[limits]\nmemory_bytes = \"lots\"\n");
+        let (_dir, path) = write(
+            "name = \"echo\"\nversion = \"1.0.0\"\ncomponent = \"e.wasm\"\n[limits]\nmemory_bytes = \"lots\"\n",
+        );
         let err = ExtensionManifest::load(&path).err();
         assert_eq!(err.as_ref().and_then(|e| e.line), Some(5));
         assert_eq!(err.as_ref().and_then(|e| e.field.as_deref()), Some("limits.memory_bytes"));

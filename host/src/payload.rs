@@ -93,7 +93,12 @@ impl CallRequest {
     #[must_use]
     pub fn new(input: Payload) -> Self {
         let n = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
-        Self { input, request_id: format!("req-{}-{n}", std::process::id()), attempt: 1, cancel: CancelToken::new() }
+        Self {
+            input,
+            request_id: format!("req-{}-{n}", std::process::id()),
+            attempt: 1,
+            cancel: CancelToken::new(),
+        }
     }
 
     /// A JSON request from any serialisable value.

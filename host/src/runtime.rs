@@ -30,7 +30,9 @@ use crate::sandbox::LoadedExtension;
 #[non_exhaustive]
 pub enum LookupError {
     /// No manifest path, directory or known name matches.
-    #[error("no extension `{reference}`: not a manifest, a directory with {MANIFEST_FILE_NAME}, or a name in {searched}")]
+    #[error(
+        "no extension `{reference}`: not a manifest, a directory with {MANIFEST_FILE_NAME}, or a name in {searched}"
+    )]
     NotFound {
         /// What the caller asked for.
         reference: String,
@@ -51,7 +53,10 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("config", &self.config).field("engine", &self.engine).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
     }
 }
 
@@ -63,7 +68,8 @@ impl Runtime {
     pub fn new(config: PlatformConfig) -> Result<Self, EngineError> {
         let engine = Arc::new(SandboxEngine::new(&config.engine, &config.policy)?);
         let mut linker = Linker::new(engine.wasmtime());
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| EngineError { reason: e.to_string() })?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| EngineError { reason: e.to_string() })?;
         v1_0_0::Extension::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
             .map_err(|e| EngineError { reason: e.to_string() })?;
         Ok(Self { config, engine, linker })

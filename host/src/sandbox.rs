@@ -120,7 +120,10 @@ impl LoadedExtension {
         let info = ComponentInfo::inspect(&path, &bytes)?;
         let limits = policy.effective_limits(&manifest.limits);
         if info.core_instances > limits.limits.instances {
-            return Err(HostError::InstanceLimit { needed: info.core_instances, limit: limits.limits.instances });
+            return Err(HostError::InstanceLimit {
+                needed: info.core_instances,
+                limit: limits.limits.instances,
+            });
         }
         let component = Component::new(engine.wasmtime(), &bytes).map_err(|e| invalid(&path, &e))?;
         let api_version = detect_api_version(engine.wasmtime(), &component)?;
@@ -159,7 +162,11 @@ impl LoadedExtension {
         let input_size = request.input.size_bytes();
         if input_size > limits.input_bytes {
             return CallOutcome {
-                result: Err(HostError::InputTooLarge { size_bytes: input_size, limit_bytes: limits.input_bytes }.into()),
+                result: Err(HostError::InputTooLarge {
+                    size_bytes: input_size,
+                    limit_bytes: limits.input_bytes,
+                }
+                .into()),
                 usage: Usage::default(),
                 log: CallLog::new(limits.log_bytes),
                 progress: None,
@@ -179,7 +186,8 @@ impl LoadedExtension {
                 let output = Payload::new(response.output.content_type, response.output.bytes);
                 let size = output.size_bytes();
                 if size > limits.output_bytes {
-                    Err(HostError::OutputTooLarge { size_bytes: size, limit_bytes: limits.output_bytes }.into())
+                    Err(HostError::OutputTooLarge { size_bytes: size, limit_bytes: limits.output_bytes }
+                        .into())
                 } else {
                     Ok(output)
                 }
@@ -212,7 +220,11 @@ impl LoadedExtension {
     }
 
     /// Instantiate into a fresh store, run one operation under every limit, and tear down.
-    async fn run(&self, operation: Operation, cancel: CancelToken) -> (Result<Returned, HostError>, RunReport) {
+    async fn run(
+        &self,
+        operation: Operation,
+        cancel: CancelToken,
+    ) -> (Result<Returned, HostError>, RunReport) {
         let limits = self.limits.limits;
         let started = Instant::now();
         let deadline_len = Duration::from_millis(limits.deadline_ms);
@@ -280,7 +292,9 @@ impl LoadedExtension {
         match trap {
             Some(Trap::OutOfFuel) => return HostError::OutOfFuel { limit_fuel: limits.fuel },
             Some(Trap::Interrupt) => return HostError::DeadlineExceeded { limit_ms: limits.deadline_ms },
-            Some(Trap::StackOverflow) => return HostError::StackOverflow { limit_bytes: self.engine.stack_bytes() },
+            Some(Trap::StackOverflow) => {
+                return HostError::StackOverflow { limit_bytes: self.engine.stack_bytes() };
+            }
             _ => {}
         }
         if state.deadline_hit {
@@ -322,11 +336,14 @@ fn guest_error(err: types::ExtensionError) -> ExtensionError {
     use types::ExtensionError as E;
     match err {
         E::InvalidInput(message) => ExtensionError::InvalidInput { message },
-        E::Unavailable(u) => ExtensionError::Unavailable { message: u.message, retry_after_ms: u.retry_after_ms },
-        E::RateLimited(r) => ExtensionError::RateLimited { message: r.message, retry_after_ms: r.retry_after_ms },
+        E::Unavailable(u) => {
+            ExtensionError::Unavailable { message: u.message, retry_after_ms: u.retry_after_ms }
+        }
+        E::RateLimited(r) => {
+            ExtensionError::RateLimited { message: r.message, retry_after_ms: r.retry_after_ms }
+        }
         E::ResourceExhausted(message) => ExtensionError::ResourceExhausted { message },
         E::UnableToComplete(message) => ExtensionError::UnableToComplete { message },
         E::Internal(message) => ExtensionError::Internal { message },
     }
 }
-

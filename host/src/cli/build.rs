@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use super::{EXIT_UNUSABLE, display};
 use crate::config::PlatformConfig;
-use crate::extension_build::{BuildError, BuiltExtension, build_extension, ensure_wasm_target, find_extension_crates};
+use crate::extension_build::{
+    BuildError, BuiltExtension, build_extension, ensure_wasm_target, find_extension_crates,
+};
 
 pub(crate) fn run(config: &PlatformConfig, dirs: Vec<PathBuf>) -> ExitCode {
     match build_all(config, dirs, true) {

@@ -60,7 +60,8 @@ pub(crate) async fn run(config: PlatformConfig) -> ExitCode {
                         meta.version
                     ));
                 }
-                let missing: Vec<&String> = m.features.iter().filter(|f| !meta.features.contains(f)).collect();
+                let missing: Vec<&String> =
+                    m.features.iter().filter(|f| !meta.features.contains(f)).collect();
                 if !missing.is_empty() {
                     problems.push(format!(
                         "{}: the manifest declares features {missing:?} the component does not provide",

@@ -72,9 +72,8 @@ fn read_input(args: &RunArgs) -> Result<Payload, String> {
         ),
         (None, None) => ("{}".to_owned(), String::new()),
     };
-    serde_json::from_str::<Value>(&text).map_err(|e| {
-        format!("{origin}: not valid JSON at line {}, column {}: {e}", e.line(), e.column())
-    })?;
+    serde_json::from_str::<Value>(&text)
+        .map_err(|e| format!("{origin}: not valid JSON at line {}, column {}: {e}", e.line(), e.column()))?;
     Ok(Payload::new(JSON_CONTENT_TYPE, text.into_bytes()))
 }
 

@@ -1,0 +1,99 @@
+//! End-to-end tests of the `symphony` binary against the built sample components: the JSON
+//! contract of `run`, exit codes, `check`, and config errors that name file and line.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn symphony(args: &[&str]) -> (i32, Value, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_symphony")).args(args).current_dir(root()).output().expect("spawn");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), json, stdout + &String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn run_echo_json_gives_status_ok_with_the_same_output() {
+    let (code, json, text) = symphony(&["run", "echo", "--input", r#"{"a":1}"#, "--json"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["output"], serde_json::json!({"a": 1}));
+    for key in ["fuel", "memory_peak_bytes", "wall_ms"] {
+        assert!(json["usage"][key].is_u64(), "usage.{key} in {json}");
+    }
+    assert!(json["usage"]["fuel"].as_u64() > Some(0));
+}
+
+#[test]
+fn run_hostile_samples_report_typed_host_errors_and_exit_non_zero() {
+    for (name, kinds) in [
+        ("infinite-loop", &["out_of_fuel", "deadline_exceeded"][..]),
+        ("memory-bomb", &["memory_limit"][..]),
+        ("stack-bomb", &["stack_overflow"][..]),
+        ("output-bomb", &["output_too_large"][..]),
+    ] {
+        let (code, json, text) = symphony(&["run", name, "--json"]);
+        assert_eq!(code, 1, "{name}: {text}");
+        assert_eq!(json["status"], "error", "{name}: {json}");
+        assert_eq!(json["error"]["source"], "host", "{name}: {json}");
+        assert_eq!(json["error"]["class"], "fatal", "{name}: {json}");
+        let kind = json["error"]["kind"].as_str().unwrap_or_default();
+        assert!(kinds.contains(&kind), "{name}: got {kind}");
+    }
+}
+
+#[test]
+fn run_flaky_configured_to_fail_gives_a_transient_guest_error() {
+    let (code, json, _) = symphony(&["run", "flaky", "--input", r#"{"fail_times":1}"#, "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(json["error"]["source"], "guest");
+    assert_eq!(json["error"]["kind"], "unavailable");
+    assert_eq!(json["error"]["class"], "transient");
+}
+
+#[test]
+fn run_accepts_a_manifest_path_and_an_input_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("input.json");
+    std::fs::write(&input, r#"{"text":"a b c"}"#).expect("write");
+    let manifest = root().join("sample-extensions/text-stats/extension.toml");
+    let (code, json, text) = symphony(&[
+        "run",
+        manifest.to_str().unwrap_or_default(),
+        "--input-file",
+        input.to_str().unwrap_or_default(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(json["output"]["words"], 3);
+}
+
+#[test]
+fn invalid_json_input_is_refused_before_loading() {
+    let (code, _, text) = symphony(&["run", "echo", "--input", "{not json"]);
+    assert_eq!(code, 2);
+    assert!(text.contains("line 1"), "{text}");
+}
+
+#[test]
+fn check_passes_on_the_samples() {
+    let (code, _, text) = symphony(&["check"]);
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn a_bad_config_names_file_line_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("symphony.toml");
+    std::fs::write(&config, "[policy.ceilings]\nmemory_bytes = \"lots\"\n").expect("write");
+    let (code, _, text) = symphony(&["--config", config.to_str().unwrap_or_default(), "check"]);
+    assert_eq!(code, 2);
+    assert!(text.contains("symphony.toml:2"), "{text}");
+    assert!(text.contains("policy.ceilings.memory_bytes"), "{text}");
+}
