@@ -1,6 +1,8 @@
 //! End-to-end tests of the `symphony` binary against the built sample components: the JSON
 //! contract of `run`, exit codes, `check`, and config errors that name file and line.
 
+#![allow(clippy::expect_used)] // a failed expectation is the test failing
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,6 +1,8 @@
 //! Each hostile sample is stopped with the typed host error for the limit it breaks, the usage
 //! report shows what it consumed, and the host keeps serving afterwards.
 
+#![allow(clippy::expect_used)] // a failed expectation is the test failing
+
 use std::sync::Arc;
 
 use symphony_host::{CallError, ErrorClass, ErrorSource, HostError, Runtime};

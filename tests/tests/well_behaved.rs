@@ -1,6 +1,8 @@
 //! Well-behaved samples under the real host: outputs, guest typed errors with their class,
 //! usage reports, input limits and log budgets.
 
+#![allow(clippy::expect_used)] // a failed expectation is the test failing
+
 use symphony_host::payload::Payload;
 use symphony_host::{CallError, CallRequest, ErrorClass, ErrorSource, ExtensionError, HostError};
 use symphony_tests::{call_json, load, manifest_with_limits, runtime};
