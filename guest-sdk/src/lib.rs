@@ -36,6 +36,8 @@ pub mod bindings;
 mod error;
 mod export;
 mod extension;
+#[cfg(all(feature = "harness", not(target_arch = "wasm32")))]
+pub mod harness;
 pub mod host;
 mod payload;
 mod request;

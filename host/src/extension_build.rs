@@ -124,7 +124,7 @@ pub fn build_extension(crate_dir: &Path, target_dir: Option<&Path>) -> Result<Bu
     let manifest = ExtensionManifest::load(&crate_dir.join(MANIFEST_FILE_NAME))?;
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cargo
-        .arg("build")
+        .args(["build", "--quiet"])
         .arg("--manifest-path")
         .arg(crate_dir.join("Cargo.toml"))
         .args([
