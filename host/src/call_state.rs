@@ -1,13 +1,16 @@
 //! The data each call's `Store` owns, and the host services (`log`, `progress`, `cancelled`)
 //! the guest imports. One `CallState` lives exactly as long as one call.
 
+use std::sync::PoisonError;
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::v1_0_0::symphony::extension as wit;
-use crate::call_log::{CallLog, LogLevel};
+use crate::call_log::LogLevel;
+use crate::capability::denials::DenialRecorder;
+use crate::capability::output_capture::SharedLog;
 use crate::limits::limiter::StoreLimiter;
 use crate::payload::CancelToken;
 
@@ -16,7 +19,10 @@ pub(crate) struct CallState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: StoreLimiter,
-    pub(crate) log: CallLog,
+    /// The call's bounded log, shared with the captured stdio streams.
+    pub(crate) log: SharedLog,
+    /// Attempts at capabilities that were not granted.
+    pub(crate) denials: DenialRecorder,
     /// Last progress the guest reported, 0.0..=1.0.
     pub(crate) progress: Option<f32>,
     pub(crate) cancel: CancelToken,
@@ -43,7 +49,8 @@ impl wit::host::Host for CallState {
             wit::host::LogLevel::Warn => LogLevel::Warn,
             wit::host::LogLevel::Error => LogLevel::Error,
         };
-        self.log.push(level, message, fields.into_iter().map(|f| (f.key, f.value)).collect());
+        let fields = fields.into_iter().map(|f| (f.key, f.value)).collect();
+        self.log.lock().unwrap_or_else(PoisonError::into_inner).push(level, message, fields);
     }
 
     fn progress(&mut self, fraction: f32, _message: String) {

@@ -2,6 +2,7 @@
 //! under `cli/`; exit codes are 0 on success, 1 when the thing asked for failed (a call, a check),
 //! 2 when the command could not run (bad arguments, config, missing extension).
 
+mod audit;
 mod build;
 mod check;
 mod demo;
@@ -45,6 +46,12 @@ enum Command {
     Check,
     /// Build the samples and run well-behaved and hostile ones side by side.
     Demo,
+    /// Report every extension's effective limits and capabilities (or verify the audit log).
+    Audit {
+        /// Print a JSON array, one object per extension.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Parse the process arguments and run the command.
@@ -82,5 +89,6 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(config, args).await,
         Command::Check => check::run(config).await,
         Command::Demo => demo::run(config).await,
+        Command::Audit { json } => audit::report(config, json),
     }
 }

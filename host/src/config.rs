@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::byte_size;
+use crate::capability::{CapabilityPolicy, CapabilityRule};
 use crate::config_file::{ConfigFileError, read_toml};
 use crate::limits::{DeclaredLimits, LimitName, Limits};
 use crate::policy::{DEFAULT_CEILINGS, DEFAULT_STACK_BYTES, PlatformPolicy};
@@ -51,6 +52,8 @@ pub struct PlatformConfig {
     pub engine: EngineSettings,
     /// Limit defaults and ceilings.
     pub policy: PlatformPolicy,
+    /// Capability rules (empty: nothing is granted to anyone).
+    pub capabilities: CapabilityPolicy,
 }
 
 impl Default for PlatformConfig {
@@ -60,6 +63,7 @@ impl Default for PlatformConfig {
             extension_dirs: vec![PathBuf::from(DEFAULT_EXTENSION_DIR)],
             engine: EngineSettings::default(),
             policy: PlatformPolicy::default(),
+            capabilities: CapabilityPolicy::default(),
         }
     }
 }
@@ -72,6 +76,8 @@ struct ConfigFile {
     engine: EngineFile,
     #[serde(default)]
     policy: PolicyFile,
+    #[serde(default)]
+    capabilities: Vec<CapabilityRule>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -181,10 +187,24 @@ impl PlatformConfig {
             source: Some(path.to_path_buf()),
             extension_dirs: file
                 .extension_dirs
-                .map(|dirs| dirs.into_iter().map(|d| base.join(d)).collect())
+                .map(|dirs| dirs.into_iter().map(|d| base.join(d).components().collect()).collect())
                 .unwrap_or(defaults.extension_dirs),
             engine,
             policy,
+            capabilities: CapabilityPolicy {
+                rules: file
+                    .capabilities
+                    .into_iter()
+                    .map(|mut rule| {
+                        rule.filesystem = rule
+                            .filesystem
+                            .into_iter()
+                            .map(|d| base.join(d).components().collect())
+                            .collect();
+                        rule
+                    })
+                    .collect(),
+            },
         })
     }
 }

@@ -10,6 +10,7 @@ mod bindings;
 pub mod byte_size;
 mod call_log;
 mod call_state;
+pub mod capability;
 pub mod cli;
 pub mod component_info;
 pub mod config;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::capability::{DeclaredCapabilities, resolve_declared};
 use crate::config_file::{ConfigFileError, read_toml};
 use crate::limits::{DeclaredLimits, LimitName};
 
@@ -51,6 +52,8 @@ struct ManifestFile {
     features: Vec<String>,
     #[serde(default)]
     limits: DeclaredLimits,
+    #[serde(default)]
+    capabilities: DeclaredCapabilities,
 }
 
 /// A parsed, validated extension manifest.
@@ -72,6 +75,8 @@ pub struct ExtensionManifest {
     pub features: Vec<String>,
     /// Limits the extension asks for; the policy fills gaps and clamps.
     pub limits: DeclaredLimits,
+    /// Capabilities the extension asks for (host paths resolved); the policy decides.
+    pub capabilities: DeclaredCapabilities,
 }
 
 impl ExtensionManifest {
@@ -103,10 +108,16 @@ impl ExtensionManifest {
                 ));
             }
         }
+        if let Some(bad) = file.capabilities.filesystem.iter().find(|d| !d.guest.starts_with('/')) {
+            return Err(at(
+                "capabilities.filesystem",
+                format!("guest path `{}` must be absolute (e.g. \"/data\")", bad.guest),
+            ));
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
         if let Some(bad) = file.features.iter().find(|f| f.trim().is_empty()) {
             return Err(at("features", format!("feature names must not be empty (got {bad:?})")));
         }
-        let dir = path.parent().unwrap_or(Path::new("."));
         Ok(Self {
             manifest_path: path.to_path_buf(),
             name: file.name,
@@ -116,6 +127,7 @@ impl ExtensionManifest {
             priority: file.priority,
             features: file.features,
             limits: file.limits,
+            capabilities: resolve_declared(file.capabilities, dir),
         })
     }
 

@@ -108,7 +108,7 @@ impl Runtime {
     /// # Errors
     /// [`HostError`] when the component cannot be read, compiled, linked or fits no limit.
     pub fn load_manifest(&self, manifest: ExtensionManifest) -> Result<LoadedExtension, HostError> {
-        LoadedExtension::load(Arc::clone(&self.engine), &self.linker, manifest, &self.config.policy)
+        LoadedExtension::load(Arc::clone(&self.engine), &self.linker, manifest, &self.config)
     }
 
     /// Resolve an extension reference to its manifest.

@@ -7,24 +7,27 @@
 //! reported. The store is dropped on every path, so a poisoned instance is never reused.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Store, Trap, UpdateDeadline};
-use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::bindings::v1_0_0::{ExtensionPre, symphony::extension::types};
 use crate::call_log::CallLog;
 use crate::call_state::CallState;
+use crate::capability::CapabilityGrant;
+use crate::capability::denials::{CapabilityDenial, DenialRecorder};
+use crate::capability::wasi::build_wasi_ctx;
 use crate::component_info::{ApiVersion, ComponentInfo, detect_api_version};
+use crate::config::PlatformConfig;
 use crate::engine::SandboxEngine;
 use crate::error::{CallError, ExtensionError, HostError, TrapCode};
 use crate::limits::limiter::{Breach, StoreLimiter};
 use crate::manifest::ExtensionManifest;
 use crate::payload::{CallRequest, CancelToken, Payload};
-use crate::policy::{EffectiveLimits, PlatformPolicy};
+use crate::policy::EffectiveLimits;
 
 /// Extra wall time granted past the deadline before the tokio timeout drops the call, so the
 /// epoch interrupt (which reports precisely) normally wins.
@@ -50,8 +53,11 @@ pub struct CallOutcome {
     pub result: Result<Payload, CallError>,
     /// Resources consumed.
     pub usage: Usage,
-    /// The guest's log, within its budget.
+    /// The guest's log (host `log` calls and, when granted, stdout/stderr), within its budget.
     pub log: CallLog,
+    /// Attempts to use capabilities that were not granted (the guest got a WASI error or a
+    /// locked-down answer; nothing trapped).
+    pub denials: Vec<CapabilityDenial>,
     /// Last progress fraction the guest reported.
     pub progress: Option<f32>,
 }
@@ -71,6 +77,7 @@ pub struct ExtensionMetadata {
 pub struct LoadedExtension {
     manifest: ExtensionManifest,
     limits: EffectiveLimits,
+    grant: CapabilityGrant,
     info: ComponentInfo,
     api_version: ApiVersion,
     pre: ExtensionPre<CallState>,
@@ -96,6 +103,7 @@ enum Operation {
 struct RunReport {
     usage: Usage,
     log: CallLog,
+    denials: Vec<CapabilityDenial>,
     progress: Option<f32>,
 }
 
@@ -110,7 +118,7 @@ impl LoadedExtension {
         engine: Arc<SandboxEngine>,
         linker: &Linker<CallState>,
         manifest: ExtensionManifest,
-        policy: &PlatformPolicy,
+        config: &PlatformConfig,
     ) -> Result<Self, HostError> {
         let path = manifest.component_path.clone();
         let bytes = std::fs::read(&path).map_err(|e| HostError::InvalidComponent {
@@ -118,7 +126,8 @@ impl LoadedExtension {
             reason: format!("cannot read: {e} (run `symphony build` first?)"),
         })?;
         let info = ComponentInfo::inspect(&path, &bytes)?;
-        let limits = policy.effective_limits(&manifest.limits);
+        let limits = config.policy.effective_limits(&manifest.limits);
+        let grant = config.capabilities.grant(&manifest.name, &manifest.capabilities);
         if info.core_instances > limits.limits.instances {
             return Err(HostError::InstanceLimit {
                 needed: info.core_instances,
@@ -129,7 +138,7 @@ impl LoadedExtension {
         let api_version = detect_api_version(engine.wasmtime(), &component)?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| invalid(&path, &e))?;
         let pre = ExtensionPre::new(instance_pre).map_err(|e| invalid(&path, &e))?;
-        Ok(Self { manifest, limits, info, api_version, pre, engine })
+        Ok(Self { manifest, limits, grant, info, api_version, pre, engine })
     }
 
     /// The manifest it was loaded from.
@@ -142,6 +151,12 @@ impl LoadedExtension {
     #[must_use]
     pub fn limits(&self) -> &EffectiveLimits {
         &self.limits
+    }
+
+    /// The capabilities every call gets, with the decision for each one asked for.
+    #[must_use]
+    pub fn grant(&self) -> &CapabilityGrant {
+        &self.grant
     }
 
     /// Hash, size and instance count of the component.
@@ -169,6 +184,7 @@ impl LoadedExtension {
                 .into()),
                 usage: Usage::default(),
                 log: CallLog::new(limits.log_bytes),
+                denials: Vec::new(),
                 progress: None,
             };
         }
@@ -199,7 +215,13 @@ impl LoadedExtension {
             })),
             Err(host) => Err(CallError::Host(host)),
         };
-        CallOutcome { result, usage: report.usage, log: report.log, progress: report.progress }
+        CallOutcome {
+            result,
+            usage: report.usage,
+            log: report.log,
+            denials: report.denials,
+            progress: report.progress,
+        }
     }
 
     /// Ask the extension for its name, version and features (in a fresh sandbox).
@@ -228,11 +250,14 @@ impl LoadedExtension {
         let limits = self.limits.limits;
         let started = Instant::now();
         let deadline_len = Duration::from_millis(limits.deadline_ms);
+        let log = Arc::new(Mutex::new(CallLog::new(limits.log_bytes)));
+        let denials = DenialRecorder::default();
         let state = CallState {
-            wasi: WasiCtxBuilder::new().build(),
+            wasi: build_wasi_ctx(&self.grant, &denials, &log),
             table: wasmtime::component::ResourceTable::new(),
             limiter: StoreLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),
-            log: CallLog::new(limits.log_bytes),
+            log,
+            denials,
             progress: None,
             cancel,
             deadline: started + deadline_len,
@@ -282,7 +307,11 @@ impl LoadedExtension {
             wall_ms: u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
             wall_us: u64::try_from(wall.as_micros()).unwrap_or(u64::MAX),
         };
-        (returned, RunReport { usage, log: state.log, progress: state.progress })
+        drop(state.wasi);
+        let log = Arc::try_unwrap(state.log)
+            .map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
+            .unwrap_or_else(|shared| shared.lock().unwrap_or_else(PoisonError::into_inner).clone());
+        (returned, RunReport { usage, log, denials: state.denials.snapshot(), progress: state.progress })
     }
 
     /// Turn whatever stopped the guest into the typed error that explains it.
