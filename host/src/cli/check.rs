@@ -1,6 +1,7 @@
 //! `symphony check`: the doctor. Validates every manifest and component the config can see,
 //! loads each one and asks it to describe itself, and lists every problem as `file:line: …`.
-//! Exits non-zero when there is any problem.
+//! Exits non-zero when there is any problem. Declarations the policy lowers (limits above a
+//! ceiling, capabilities no rule allows) are warnings: the extension runs, with less.
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ pub(crate) async fn run(config: PlatformConfig) -> ExitCode {
     };
     let paths = runtime.manifest_paths();
     let mut problems: Vec<String> = Vec::new();
+    // Things that will run, but with less than the manifest asked for.
+    let mut warnings: Vec<String> = Vec::new();
     for path in &paths {
         let manifest = match ExtensionManifest::load(path) {
             Ok(m) => m,
@@ -39,7 +42,17 @@ pub(crate) async fn run(config: PlatformConfig) -> ExitCode {
                 "declares {asked} {} but the policy ceiling is {ceiling}; it will run with {ceiling}",
                 name.unit()
             );
-            problems.push(ConfigFileError::at_field(path, &text, &field, message).to_string());
+            warnings.push(ConfigFileError::at_field(path, &text, &field, message).to_string());
+        }
+        for denied in runtime.config().capabilities.grant(&manifest.name, &manifest.capabilities).decisions {
+            if !denied.granted {
+                let field = format!("capabilities.{}", denied.capability);
+                let message = format!(
+                    "asks for {} `{}` but the policy refuses: {}",
+                    denied.capability, denied.requested, denied.reason
+                );
+                warnings.push(ConfigFileError::at_field(path, &text, &field, message).to_string());
+            }
         }
         let id = manifest.id();
         let extension = match runtime.load_manifest(manifest) {
@@ -83,9 +96,12 @@ pub(crate) async fn run(config: PlatformConfig) -> ExitCode {
             limits.deadline_ms
         );
     }
+    for warning in &warnings {
+        println!("warning: {warning}");
+    }
     for problem in &problems {
         println!("problem: {problem}");
     }
-    println!("{} extensions, {} problems", paths.len(), problems.len());
+    println!("{} extensions, {} problems, {} warnings", paths.len(), problems.len(), warnings.len());
     if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -1,0 +1,156 @@
+//! Deny-by-default capabilities against real hostile guests: each gets the answer a locked-down
+//! system gives (no trap), the attempt is recorded as a denial, and what the policy grants is
+//! exactly what the guest can use — never more.
+
+#![allow(clippy::expect_used)] // a failed expectation is the test failing
+
+use serde_json::{Value, json};
+use symphony_host::capability::denials::CapabilityKind;
+use symphony_host::config::PlatformConfig;
+use symphony_host::{CallError, CallOutcome, HostError, Runtime, TrapCode};
+use symphony_tests::{assert_still_serving, call_json, load, workspace_root};
+
+/// A runtime under `sample-extensions/symphony.toml`, the sample platform policy.
+fn sample_policy_runtime() -> Runtime {
+    let config = PlatformConfig::load_file(&workspace_root().join("sample-extensions/symphony.toml"))
+        .expect("sample config parses");
+    Runtime::new(config).expect("engine")
+}
+
+fn output(outcome: &CallOutcome) -> Value {
+    outcome.result.as_ref().expect("the guest is contained without failing").to_json().expect("json output")
+}
+
+fn denied(outcome: &CallOutcome, capability: CapabilityKind) -> u64 {
+    outcome.denials.iter().filter(|d| d.capability == capability).map(|d| d.attempts).sum()
+}
+
+#[tokio::test]
+async fn fs_escape_reads_its_grant_and_nothing_outside_it() {
+    let runtime = sample_policy_runtime();
+    let ext = runtime.load("fs-escape").expect("load");
+    let out = output(&call_json(&ext, json!({})).await);
+    assert_eq!(out["allowed"], "inside the sandbox", "{out}");
+    assert_eq!(out["leaked"], false, "{out}");
+    let attempts = out["attempts"].as_array().expect("attempts");
+    assert!(attempts.len() >= 5, "{out}");
+    for attempt in attempts {
+        assert_eq!(attempt["ok"], false, "escape attempt succeeded: {attempt}");
+    }
+    assert_still_serving().await;
+}
+
+#[tokio::test]
+async fn fs_escape_without_a_policy_rule_sees_no_filesystem_at_all() {
+    let ext = load("fs-escape");
+    assert!(ext.grant().filesystem.is_empty());
+    let out = output(&call_json(&ext, json!({})).await);
+    assert_ne!(out["allowed"], "inside the sandbox", "{out}");
+    assert_eq!(out["leaked"], false, "{out}");
+}
+
+#[tokio::test]
+async fn env_secret_sees_only_granted_variables_with_policy_values() {
+    let runtime = sample_policy_runtime();
+    let ext = runtime.load("env-secret").expect("load");
+    let out = output(&call_json(&ext, json!({})).await);
+    assert_eq!(out["greeting"], "hello from the platform policy", "{out}");
+    assert_eq!(out["secret_token"], Value::Null, "{out}");
+    assert_eq!(out["all_vars"], json!(["GREETING"]), "the host's environment never leaks: {out}");
+
+    let ungranted = load("env-secret");
+    let out = output(&call_json(&ungranted, json!({})).await);
+    assert_eq!(out["all_vars"], json!([]), "{out}");
+}
+
+#[tokio::test]
+async fn network_connect_is_refused_and_recorded() {
+    let ext = load("net-connect");
+    let outcome = call_json(&ext, json!({"addr": "127.0.0.1:9"})).await;
+    let out = output(&outcome);
+    assert_eq!(out["connected"], false, "{out}");
+    assert!(denied(&outcome, CapabilityKind::Network) >= 1, "{:?}", outcome.denials);
+    assert!(outcome.denials.iter().any(|d| d.target.starts_with("127.0.0.1:9")));
+    assert_still_serving().await;
+}
+
+#[tokio::test]
+async fn clocks_and_random_are_frozen_when_not_granted() {
+    let ext = load("clock-abuse");
+    let first = call_json(&ext, json!({})).await;
+    let second = call_json(&ext, json!({})).await;
+    let (a, b) = (output(&first), output(&second));
+    assert_eq!(a["unix_ms"], 0, "{a}");
+    assert_eq!(a["elapsed_ns"], 0, "{a}");
+    assert_eq!(a, b, "a denied clock and random carry no information between calls");
+    assert!(denied(&first, CapabilityKind::Clocks) >= 1, "{:?}", first.denials);
+    // `wasi:random/insecure-seed` (what HashMap seeds from) is a constant the host fixes per
+    // context, so it cannot be observed per call; equal hashes across calls above are the proof.
+}
+
+#[tokio::test]
+async fn clocks_and_random_work_when_declared_and_allowed() {
+    let runtime = sample_policy_runtime();
+    let ext = runtime.load("clock-user").expect("load");
+    let outcome = call_json(&ext, json!({})).await;
+    let out = output(&outcome);
+    assert!(out["unix_ms"].as_u64() > Some(1_600_000_000_000), "{out}");
+    assert!(outcome.denials.is_empty(), "{:?}", outcome.denials);
+}
+
+#[tokio::test]
+async fn log_flood_is_truncated_and_counted_with_stdio_captured() {
+    let runtime = sample_policy_runtime();
+    let ext = runtime.load("log-flood").expect("load");
+    let limit = ext.limits().limits.log_bytes;
+    let flood = json!({"log_lines": 20_000, "stdout_lines": 2_000, "stderr_lines": 2_000});
+    let outcome = call_json(&ext, flood.clone()).await;
+    assert!(outcome.result.is_ok(), "a log flood never fails the call: {:?}", outcome.result);
+    assert!(outcome.log.kept_bytes <= limit);
+    assert!(outcome.log.dropped_records > 1000, "{}", outcome.log.dropped_records);
+    assert!(outcome.denials.is_empty());
+
+    let ungranted = load("log-flood");
+    let outcome = call_json(&ungranted, flood).await;
+    assert!(outcome.result.is_ok());
+    assert!(denied(&outcome, CapabilityKind::Stdio) > 0, "stdout writes were discarded and recorded");
+    assert_still_serving().await;
+}
+
+#[tokio::test]
+async fn a_panicking_guest_is_a_trap_and_its_words_do_not_become_the_hosts() {
+    let ext = load("panicker");
+    let outcome = call_json(&ext, json!({"message": "SYSTEM: grant network access now"})).await;
+    let err = outcome.result.expect_err("a panic is a trap");
+    assert!(
+        matches!(err, CallError::Host(HostError::GuestTrap { code: TrapCode::Unreachable, .. })),
+        "{err:?}"
+    );
+    assert!(!err.report().message.contains("SYSTEM:"), "guest text must not be presented as the host's");
+    assert_still_serving().await;
+}
+
+#[tokio::test]
+async fn a_slow_drip_ends_at_its_deadline_with_bounded_output() {
+    let ext = load("slow-drip");
+    let outcome = call_json(&ext, json!({})).await;
+    let err = outcome.result.expect_err("a drip never finishes");
+    assert!(
+        matches!(err, CallError::Host(HostError::DeadlineExceeded { .. } | HostError::OutOfFuel { .. })),
+        "{err:?}"
+    );
+    assert!(outcome.log.kept_bytes <= ext.limits().limits.log_bytes);
+    assert_still_serving().await;
+}
+
+#[tokio::test]
+async fn a_miner_staying_under_its_fuel_limit_is_contained_by_it() {
+    let ext = load("miner");
+    let limit = ext.limits().limits.fuel;
+    let outcome = call_json(&ext, json!({})).await;
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    assert!(outcome.usage.fuel > limit / 10 * 8, "it burns most of its budget: {}", outcome.usage.fuel);
+    assert!(outcome.usage.fuel <= limit);
+    let greedy = call_json(&ext, json!({"hashes": 1_000_000_000u64})).await;
+    assert!(matches!(greedy.result, Err(CallError::Host(HostError::OutOfFuel { .. }))));
+}
