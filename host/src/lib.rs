@@ -6,6 +6,7 @@
 //! [`CallError`]: the guest's typed [`ExtensionError`] or the sandbox's [`HostError`], each with
 //! a source, a snake_case kind and a class.
 
+pub mod audit;
 mod bindings;
 pub mod byte_size;
 mod call_log;
