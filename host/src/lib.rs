@@ -18,6 +18,7 @@ pub mod config_file;
 pub mod engine;
 pub mod error;
 pub mod extension_build;
+pub mod integrity;
 pub mod limits;
 pub mod manifest;
 pub mod payload;
