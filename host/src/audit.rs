@@ -38,8 +38,9 @@ pub const DEFAULT_AUDIT_QUEUE_RECORDS: usize = 4_096;
 /// Longest [`AuditLog::flush`] (and dropping the last handle) waits for the queue to drain, in
 /// milliseconds.
 pub const DEFAULT_AUDIT_FLUSH_TIMEOUT_MS: u64 = 2_000;
-/// Most records written and synced to disk together, in records.
-pub const DEFAULT_AUDIT_BATCH_RECORDS: usize = 256;
+/// Most records written and synced to disk together, in records. Each batch costs one
+/// `fdatasync` (milliseconds on a typical disk), so bursts are written in large batches.
+pub const DEFAULT_AUDIT_BATCH_RECORDS: usize = 1_024;
 /// Longest record line, newline included, in bytes. Part of the format, not a tunable: the
 /// writer drops (and counts) longer records and `verify` rejects longer lines.
 pub const MAX_AUDIT_RECORD_BYTES: usize = 64 * 1024;

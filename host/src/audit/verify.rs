@@ -131,7 +131,11 @@ pub fn verify_each(
     mut on_record: impl FnMut(&AuditRecord),
 ) -> Result<VerifyReport, AuditVerifyError> {
     let io_error = |source| AuditVerifyError::Io { path: path.to_path_buf(), source };
-    let mut reader = BufReader::new(File::open(path).map_err(io_error)?);
+    let file = File::open(path).map_err(io_error)?;
+    // A shared lock keeps writers (which lock exclusively per batch) from appending a record
+    // while we read it; they queue meanwhile. Without locking support we read unlocked.
+    let _ = file.lock_shared();
+    let mut reader = BufReader::new(file);
     let mut expected = ChainHead::genesis();
     let mut report = VerifyReport { records: 0, last_hash: expected.prev.clone(), last_seq: None };
     let mut line = Vec::new();
