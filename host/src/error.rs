@@ -294,6 +294,27 @@ pub enum HostError {
         /// The versions this host links.
         supported: String,
     },
+    /// The component's bytes differ from the sha256 pinned for its `name@version`.
+    #[error(
+        "hash mismatch for {}: pinned sha256 {expected_sha256}, the file has {actual_sha256}",
+        path.display()
+    )]
+    HashMismatch {
+        /// The component file.
+        path: PathBuf,
+        /// Lowercase hex sha256 recorded in the pin store.
+        expected_sha256: String,
+        /// Lowercase hex sha256 of the bytes on disk.
+        actual_sha256: String,
+    },
+    /// No sha256 is pinned for the extension, and the platform requires one.
+    #[error("component {} is not pinned: no sha256 recorded for {extension}", path.display())]
+    Unpinned {
+        /// The component file.
+        path: PathBuf,
+        /// The extension id, `name@version`.
+        extension: String,
+    },
 }
 
 impl HostError {
@@ -313,6 +334,8 @@ impl HostError {
             Self::InvalidComponent { .. } => "invalid_component",
             Self::ManifestInvalid(_) => "manifest_invalid",
             Self::IncompatibleApi { .. } => "incompatible_api",
+            Self::HashMismatch { .. } => "hash_mismatch",
+            Self::Unpinned { .. } => "component_unpinned",
         }
     }
 

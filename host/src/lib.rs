@@ -6,6 +6,7 @@
 //! [`CallError`]: the guest's typed [`ExtensionError`] or the sandbox's [`HostError`], each with
 //! a source, a snake_case kind and a class.
 
+pub mod audit;
 mod bindings;
 pub mod byte_size;
 mod call_log;
@@ -18,6 +19,7 @@ pub mod config_file;
 pub mod engine;
 pub mod error;
 pub mod extension_build;
+pub mod integrity;
 pub mod limits;
 pub mod manifest;
 pub mod payload;
