@@ -7,6 +7,7 @@ mod build;
 mod check;
 mod demo;
 mod display;
+mod pin;
 mod run;
 
 use std::path::PathBuf;
@@ -15,6 +16,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::PlatformConfig;
+use crate::runtime::Runtime;
+use crate::state::{DEFAULT_STATE_DIR, StateDir};
 
 /// Exit code when the command could not do its job at all.
 const EXIT_UNUSABLE: u8 = 2;
@@ -27,7 +30,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Where Symphony keeps its state.
-    #[arg(long, global = true, value_name = "DIR", default_value = ".symphony")]
+    #[arg(long, global = true, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
     state_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -48,10 +51,23 @@ enum Command {
     Demo,
     /// Report every extension's effective limits and capabilities (or verify the audit log).
     Audit {
+        #[command(subcommand)]
+        action: Option<AuditAction>,
         /// Print a JSON array, one object per extension.
         #[arg(long)]
         json: bool,
     },
+    /// Trust a component as it is now: record its sha256 as the pin for its name@version.
+    Pin {
+        /// A manifest path, a directory holding one, or an extension name.
+        extension: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Walk the audit log's hash chain; report the first broken record; non-zero on any break.
+    Verify,
 }
 
 /// Parse the process arguments and run the command.
@@ -83,12 +99,22 @@ async fn dispatch(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_UNUSABLE);
         }
     };
-    let _state_dir = cli.state_dir;
-    match cli.command {
-        Command::Build { dirs } => build::run(&config, dirs),
-        Command::Run(args) => run::run(config, args).await,
-        Command::Check => check::run(config).await,
-        Command::Demo => demo::run(config).await,
-        Command::Audit { json } => audit::report(config, json),
-    }
+    let state_dir = cli.state_dir;
+    let code = match cli.command {
+        Command::Build { dirs } => build::run(&config, &state_dir, dirs),
+        Command::Run(args) => run::run(config, &state_dir, args).await,
+        Command::Check => check::run(config, &state_dir).await,
+        Command::Demo => demo::run(config, &state_dir).await,
+        Command::Audit { action: None, json } => audit::report(config, &state_dir, json),
+        Command::Audit { action: Some(AuditAction::Verify), .. } => audit::verify(&state_dir),
+        Command::Pin { extension } => pin::run(config, &state_dir, &extension),
+    };
+    code
+}
+
+/// The runtime every command that loads extensions uses: the config's engine plus the state
+/// directory (pins, compiled cache, audit log).
+fn open_runtime(config: PlatformConfig, state_dir: &std::path::Path) -> Result<Runtime, String> {
+    let state = StateDir::open(state_dir).map_err(|e| e.to_string())?;
+    Ok(Runtime::new(config).map_err(|e| e.to_string())?.with_state(state))
 }

@@ -26,6 +26,7 @@ pub mod payload;
 pub mod policy;
 pub mod runtime;
 pub mod sandbox;
+pub mod state;
 
 pub use call_log::{CallLog, LogLevel, LogRecord};
 pub use component_info::{ApiVersion, ComponentInfo};

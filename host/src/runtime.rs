@@ -24,6 +24,7 @@ use crate::engine::{EngineError, SandboxEngine};
 use crate::error::HostError;
 use crate::manifest::{ExtensionManifest, MANIFEST_FILE_NAME};
 use crate::sandbox::LoadedExtension;
+use crate::state::StateDir;
 
 /// Why an extension reference could not be resolved to a manifest.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,7 @@ pub struct Runtime {
     config: PlatformConfig,
     engine: Arc<SandboxEngine>,
     linker: Linker<CallState>,
+    state: Option<Arc<StateDir>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -72,7 +74,22 @@ impl Runtime {
             .map_err(|e| EngineError { reason: e.to_string() })?;
         v1_0_0::Extension::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
             .map_err(|e| EngineError { reason: e.to_string() })?;
-        Ok(Self { config, engine, linker })
+        Ok(Self { config, engine, linker, state: None })
+    }
+
+    /// Use a state directory: components are checked against their pins (`hash_mismatch`,
+    /// `component_unpinned`), compiled once into its cache, and loads, breaches and denials are
+    /// appended to its audit log.
+    #[must_use]
+    pub fn with_state(mut self, state: StateDir) -> Self {
+        self.state = Some(Arc::new(state));
+        self
+    }
+
+    /// The state directory, when there is one.
+    #[must_use]
+    pub fn state(&self) -> Option<&StateDir> {
+        self.state.as_deref()
     }
 
     /// The configuration in force.
@@ -108,7 +125,13 @@ impl Runtime {
     /// # Errors
     /// [`HostError`] when the component cannot be read, compiled, linked or fits no limit.
     pub fn load_manifest(&self, manifest: ExtensionManifest) -> Result<LoadedExtension, HostError> {
-        LoadedExtension::load(Arc::clone(&self.engine), &self.linker, manifest, &self.config)
+        LoadedExtension::load(
+            Arc::clone(&self.engine),
+            &self.linker,
+            manifest,
+            &self.config,
+            self.state.clone(),
+        )
     }
 
     /// Resolve an extension reference to its manifest.

@@ -14,6 +14,7 @@ use serde::Serialize;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use crate::audit::AuditEvent;
 use crate::bindings::v1_0_0::{ExtensionPre, symphony::extension::types};
 use crate::call_log::CallLog;
 use crate::call_state::CallState;
@@ -28,6 +29,7 @@ use crate::limits::limiter::{Breach, StoreLimiter};
 use crate::manifest::ExtensionManifest;
 use crate::payload::{CallRequest, CancelToken, Payload};
 use crate::policy::EffectiveLimits;
+use crate::state::StateDir;
 
 /// Extra wall time granted past the deadline before the tokio timeout drops the call, so the
 /// epoch interrupt (which reports precisely) normally wins.
@@ -82,6 +84,7 @@ pub struct LoadedExtension {
     api_version: ApiVersion,
     pre: ExtensionPre<CallState>,
     engine: Arc<SandboxEngine>,
+    state: Option<Arc<StateDir>>,
 }
 
 impl std::fmt::Debug for LoadedExtension {
@@ -119,6 +122,7 @@ impl LoadedExtension {
         linker: &Linker<CallState>,
         manifest: ExtensionManifest,
         config: &PlatformConfig,
+        state: Option<Arc<StateDir>>,
     ) -> Result<Self, HostError> {
         let path = manifest.component_path.clone();
         let bytes = std::fs::read(&path).map_err(|e| HostError::InvalidComponent {
@@ -126,6 +130,9 @@ impl LoadedExtension {
             reason: format!("cannot read: {e} (run `symphony build` first?)"),
         })?;
         let info = ComponentInfo::inspect(&path, &bytes)?;
+        if let Some(state) = &state {
+            state.verify_pin(&manifest.id(), &path, &info.sha256)?;
+        }
         let limits = config.policy.effective_limits(&manifest.limits);
         let grant = config.capabilities.grant(&manifest.name, &manifest.capabilities);
         if info.core_instances > limits.limits.instances {
@@ -134,11 +141,26 @@ impl LoadedExtension {
                 limit: limits.limits.instances,
             });
         }
-        let component = Component::new(engine.wasmtime(), &bytes).map_err(|e| invalid(&path, &e))?;
+        let component = match &state {
+            Some(state) => state
+                .cache()
+                .load_or_compile(engine.wasmtime(), &bytes, &info.sha256)
+                .map(|(component, outcome)| {
+                    tracing::debug!(extension = %manifest.id(), cache = %outcome, "component ready");
+                    component
+                })
+                .map_err(|e| HostError::InvalidComponent { path: path.clone(), reason: e.to_string() })?,
+            None => Component::new(engine.wasmtime(), &bytes).map_err(|e| invalid(&path, &e))?,
+        };
         let api_version = detect_api_version(engine.wasmtime(), &component)?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| invalid(&path, &e))?;
         let pre = ExtensionPre::new(instance_pre).map_err(|e| invalid(&path, &e))?;
-        Ok(Self { manifest, limits, grant, info, api_version, pre, engine })
+        if let Some(state) = &state {
+            state
+                .audit()
+                .record(Some(&manifest.id()), AuditEvent::extension_loaded(&info.sha256, api_version));
+        }
+        Ok(Self { manifest, limits, grant, info, api_version, pre, engine, state })
     }
 
     /// The manifest it was loaded from.
@@ -215,12 +237,36 @@ impl LoadedExtension {
             })),
             Err(host) => Err(CallError::Host(host)),
         };
+        if let Some(state) = &self.state {
+            self.audit_call(state, &result, &report.denials);
+        }
         CallOutcome {
             result,
             usage: report.usage,
             log: report.log,
             denials: report.denials,
             progress: report.progress,
+        }
+    }
+
+    /// Append what a call did that security reviewers care about: breaches and denials.
+    fn audit_call(
+        &self,
+        state: &StateDir,
+        result: &Result<Payload, CallError>,
+        denials: &[CapabilityDenial],
+    ) {
+        let id = self.manifest.id();
+        if let Err(CallError::Host(err)) = result
+            && let Some(event) = AuditEvent::from_host_error(err)
+        {
+            state.audit().record(Some(&id), event);
+        }
+        for denial in denials {
+            let target = format!("{} ({} attempts)", denial.target, denial.attempts);
+            state
+                .audit()
+                .record(Some(&id), AuditEvent::capability_denied(&denial.capability.to_string(), &target));
         }
     }
 

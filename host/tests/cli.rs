@@ -99,3 +99,83 @@ fn a_bad_config_names_file_line_and_field() {
     assert!(text.contains("symphony.toml:2"), "{text}");
     assert!(text.contains("policy.ceilings.memory_bytes"), "{text}");
 }
+
+/// A copy of the echo sample (manifest + component) in its own directory with its own state dir.
+fn echo_copy() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ext = dir.path().join("echo");
+    std::fs::create_dir_all(&ext).expect("mkdir");
+    for file in ["extension.toml", "echo.wasm"] {
+        std::fs::copy(root().join("sample-extensions/echo").join(file), ext.join(file)).expect("copy sample");
+    }
+    let state = dir.path().join("state");
+    (dir, ext, state)
+}
+
+#[test]
+fn unpinned_then_pinned_then_one_edited_byte_is_a_hash_mismatch() {
+    let (_dir, ext, state) = echo_copy();
+    let (ext, state) = (ext.to_str().unwrap_or_default(), state.to_str().unwrap_or_default());
+
+    let (code, json, _) = symphony(&["--state-dir", state, "run", ext, "--json"]);
+    assert_eq!((code, json["error"]["kind"].as_str()), (1, Some("component_unpinned")), "{json}");
+
+    let (code, _, text) = symphony(&["--state-dir", state, "pin", ext]);
+    assert_eq!(code, 0, "{text}");
+    let (code, json, _) = symphony(&["--state-dir", state, "run", ext, "--json"]);
+    assert_eq!((code, json["status"].as_str()), (0, Some("ok")), "{json}");
+
+    let wasm = Path::new(ext).join("echo.wasm");
+    let mut bytes = std::fs::read(&wasm).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&wasm, bytes).expect("write");
+    let (code, json, _) = symphony(&["--state-dir", state, "run", ext, "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(json["error"]["kind"], "hash_mismatch", "{json}");
+    assert_eq!(json["error"]["class"], "fatal");
+}
+
+#[test]
+fn audit_log_verifies_then_names_the_record_a_changed_byte_broke() {
+    let (_dir, ext, state) = echo_copy();
+    let (ext, state_str) = (ext.to_str().unwrap_or_default(), state.to_str().unwrap_or_default());
+    assert_eq!(symphony(&["--state-dir", state_str, "pin", ext]).0, 0);
+    for _ in 0..3 {
+        assert_eq!(symphony(&["--state-dir", state_str, "run", ext]).0, 0);
+    }
+    let (code, _, text) = symphony(&["--state-dir", state_str, "audit", "verify"]);
+    assert_eq!(code, 0, "{text}");
+
+    let log = state.join("audit.log");
+    let mut bytes = std::fs::read(&log).expect("read log");
+    let lines: Vec<usize> = bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i).collect();
+    assert!(lines.len() >= 4, "pin + loads recorded");
+    // Change one byte inside the third record.
+    let target = lines[1] + 20;
+    bytes[target] = if bytes[target] == b'7' { b'8' } else { b'7' };
+    std::fs::write(&log, bytes).expect("write log");
+    let (code, _, text) = symphony(&["--state-dir", state_str, "audit", "verify"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("line 3"), "{text}");
+}
+
+#[test]
+fn audit_json_lists_every_sample_with_limits_in_base_units() {
+    let config = root().join("sample-extensions/symphony.toml");
+    let (code, json, text) = symphony(&["--config", config.to_str().unwrap_or_default(), "audit", "--json"]);
+    assert_eq!(code, 0, "{text}");
+    let entries = json.as_array().expect("an array");
+    let names: Vec<&str> = entries.iter().filter_map(|e| e["name"].as_str()).collect();
+    for sample in ["echo", "text-stats", "memory-bomb", "fs-escape", "env-secret"] {
+        assert!(names.contains(&sample), "{sample} missing from {names:?}");
+    }
+    let bomb = entries.iter().find(|e| e["name"] == "memory-bomb").expect("memory-bomb");
+    assert_eq!(bomb["limits"]["memory_bytes"], 16 * 1024 * 1024);
+    assert!(bomb["sha256"].as_str().is_some_and(|s| s.len() == 64));
+    let fs = entries.iter().find(|e| e["name"] == "fs-escape").expect("fs-escape");
+    assert_eq!(fs["capabilities"]["filesystem"][0]["access"], "read-only");
+    let env = entries.iter().find(|e| e["name"] == "env-secret").expect("env-secret");
+    assert_eq!(env["capabilities"]["env"]["GREETING"], "hello from the platform policy");
+    assert_eq!(env["capabilities"]["clocks"], false);
+}

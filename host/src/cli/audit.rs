@@ -3,18 +3,20 @@
 //! the policy rule that decided it — computed by the same code the sandbox enforces with.
 //! `symphony audit verify` walks the tamper-evident audit log.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{EXIT_UNUSABLE, display};
+use crate::audit::AuditLog;
 use crate::capability::CapabilityGrant;
 use crate::component_info::ComponentInfo;
 use crate::config::PlatformConfig;
 use crate::manifest::ExtensionManifest;
 use crate::policy::EffectiveLimits;
-use crate::runtime::Runtime;
+use crate::state::StateDir;
 
 /// One extension's entry in the audit report.
 #[derive(Debug, Serialize)]
@@ -24,6 +26,8 @@ struct AuditEntry {
     manifest: String,
     /// sha256 of the component file, `null` when it is missing.
     sha256: Option<String>,
+    /// The sha256 the platform pinned for this name@version, `null` when unpinned.
+    pinned_sha256: Option<String>,
     priority: String,
     /// Effective limits in base units (fuel units, bytes, milliseconds, counts).
     limits: Map<String, Value>,
@@ -40,7 +44,7 @@ struct AuditEntry {
 #[serde(transparent)]
 struct EffectiveLimitsView(Vec<crate::policy::EffectiveLimit>);
 
-fn entry(config: &PlatformConfig, manifest: &ExtensionManifest) -> AuditEntry {
+fn entry(config: &PlatformConfig, state: Option<&StateDir>, manifest: &ExtensionManifest) -> AuditEntry {
     let limits: EffectiveLimits = config.policy.effective_limits(&manifest.limits);
     let grant = config.capabilities.grant(&manifest.name, &manifest.capabilities);
     let mut problems = Vec::new();
@@ -57,6 +61,16 @@ fn entry(config: &PlatformConfig, manifest: &ExtensionManifest) -> AuditEntry {
             None
         }
     };
+    let pinned_sha256 = state.and_then(|s| s.pinned(&manifest.id()));
+    match (&sha256, &pinned_sha256) {
+        (Some(actual), Some(pinned)) if actual != pinned => {
+            problems.push(format!("hash_mismatch: component is {actual}, pinned {pinned}"));
+        }
+        (Some(_), None) => {
+            problems.push("component_unpinned: run `symphony build` or `symphony pin`".to_owned())
+        }
+        _ => {}
+    }
     let mut limit_map = Map::new();
     for decision in &limits.decisions {
         limit_map.insert(decision.name.as_str().to_owned(), json!(decision.effective));
@@ -66,6 +80,7 @@ fn entry(config: &PlatformConfig, manifest: &ExtensionManifest) -> AuditEntry {
         version: manifest.version.to_string(),
         manifest: manifest.manifest_path.display().to_string(),
         sha256,
+        pinned_sha256,
         priority: manifest.priority.to_string(),
         limits: limit_map,
         stack_bytes: config.policy.stack_bytes,
@@ -75,8 +90,8 @@ fn entry(config: &PlatformConfig, manifest: &ExtensionManifest) -> AuditEntry {
     }
 }
 
-pub(crate) fn report(config: PlatformConfig, as_json: bool) -> ExitCode {
-    let runtime = match Runtime::new(config) {
+pub(crate) fn report(config: PlatformConfig, state_dir: &Path, as_json: bool) -> ExitCode {
+    let runtime = match super::open_runtime(config, state_dir) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");
@@ -87,7 +102,7 @@ pub(crate) fn report(config: PlatformConfig, as_json: bool) -> ExitCode {
     let mut broken = Vec::new();
     for path in runtime.manifest_paths() {
         match ExtensionManifest::load(&path) {
-            Ok(manifest) => entries.push(entry(runtime.config(), &manifest)),
+            Ok(manifest) => entries.push(entry(runtime.config(), runtime.state(), &manifest)),
             Err(e) => broken.push(e.to_string()),
         }
     }
@@ -112,6 +127,12 @@ fn print_human(entries: &[AuditEntry]) {
     for e in entries {
         println!("{}@{}  ({}, priority {})", e.name, e.version, e.manifest, e.priority);
         println!("  sha256   {}", e.sha256.as_deref().unwrap_or("(component missing)"));
+        let pin_state = match (&e.sha256, &e.pinned_sha256) {
+            (Some(a), Some(p)) if a == p => "matches the pin",
+            (_, Some(_)) => "DOES NOT MATCH the pin",
+            (_, None) => "unpinned",
+        };
+        println!("  pinned   {} ({pin_state})", e.pinned_sha256.as_deref().unwrap_or("-"));
         println!("  limits   {:<16} {:>16} {:>16}  why", "", "declared", "effective");
         for d in &e.limit_decisions.0 {
             let declared = d.declared.map_or_else(|| "-".to_owned(), |v| shown(d.name.unit(), v));
@@ -145,4 +166,29 @@ fn print_human(entries: &[AuditEntry]) {
 
 fn shown(unit: &str, value: u64) -> String {
     if unit == "bytes" { display::bytes(value) } else { display::count(value) }
+}
+
+/// `symphony audit verify`: walk the hash chain of the audit log.
+pub(crate) fn verify(state_dir: &Path) -> ExitCode {
+    let path = AuditLog::default_path(state_dir);
+    if !path.exists() {
+        println!("{}: no audit log yet (nothing recorded)", path.display());
+        return ExitCode::SUCCESS;
+    }
+    match crate::audit::verify(&path) {
+        Ok(report) => {
+            println!(
+                "{}: {} records, chain intact; last hash {}",
+                path.display(),
+                report.records,
+                report.last_hash
+            );
+            println!("(keep the last hash elsewhere to detect truncation or wholesale replacement)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("BROKEN: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

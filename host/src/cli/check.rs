@@ -3,20 +3,20 @@
 //! Exits non-zero when there is any problem. Declarations the policy lowers (limits above a
 //! ceiling, capabilities no rule allows) are warnings: the extension runs, with less.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use super::{EXIT_UNUSABLE, display};
 use crate::config::PlatformConfig;
 use crate::config_file::ConfigFileError;
 use crate::manifest::ExtensionManifest;
-use crate::runtime::Runtime;
 
-pub(crate) async fn run(config: PlatformConfig) -> ExitCode {
+pub(crate) async fn run(config: PlatformConfig, state_dir: &Path) -> ExitCode {
     match &config.source {
         Some(path) => println!("config {}: ok", path.display()),
         None => println!("config: embedded defaults (no symphony.toml)"),
     }
-    let runtime = match Runtime::new(config) {
+    let runtime = match super::open_runtime(config, state_dir) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");

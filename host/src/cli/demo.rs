@@ -2,6 +2,7 @@
 //! side and show that each hostile one is contained with a typed error while the host keeps
 //! serving.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use serde_json::json;
@@ -9,7 +10,6 @@ use serde_json::json;
 use super::{EXIT_UNUSABLE, build, display};
 use crate::config::PlatformConfig;
 use crate::payload::CallRequest;
-use crate::runtime::Runtime;
 
 /// (extension, input, attempt, what the call shows)
 fn scenarios() -> Vec<(&'static str, serde_json::Value, u32, &'static str)> {
@@ -26,13 +26,13 @@ fn scenarios() -> Vec<(&'static str, serde_json::Value, u32, &'static str)> {
     ]
 }
 
-pub(crate) async fn run(config: PlatformConfig) -> ExitCode {
+pub(crate) async fn run(config: PlatformConfig, state_dir: &Path) -> ExitCode {
     println!("building sample extensions (first time: about a minute)…");
-    if let Err(e) = build::build_all(&config, Vec::new(), true) {
+    if let Err(e) = build::build_all(&config, state_dir, Vec::new(), true) {
         eprintln!("error: {e}");
         return ExitCode::from(EXIT_UNUSABLE);
     }
-    let runtime = match Runtime::new(config) {
+    let runtime = match super::open_runtime(config, state_dir) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");

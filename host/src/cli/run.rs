@@ -3,7 +3,7 @@
 //! `--json` prints exactly one object: `{"status":"ok","output":…,"usage":{…}}` or
 //! `{"status":"error","error":{"source","kind","class","message"},"usage":{…}}`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -13,7 +13,6 @@ use super::{EXIT_UNUSABLE, display};
 use crate::config::PlatformConfig;
 use crate::error::CallError;
 use crate::payload::{CallRequest, JSON_CONTENT_TYPE, Payload};
-use crate::runtime::Runtime;
 use crate::sandbox::CallOutcome;
 
 #[derive(Debug, Args)]
@@ -31,12 +30,12 @@ pub(crate) struct RunArgs {
     json: bool,
 }
 
-pub(crate) async fn run(config: PlatformConfig, args: RunArgs) -> ExitCode {
+pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: RunArgs) -> ExitCode {
     let input = match read_input(&args) {
         Ok(input) => input,
         Err(message) => return unusable(args.json, &message),
     };
-    let runtime = match Runtime::new(config) {
+    let runtime = match super::open_runtime(config, state_dir) {
         Ok(rt) => rt,
         Err(e) => return unusable(args.json, &e.to_string()),
     };

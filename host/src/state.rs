@@ -1,0 +1,122 @@
+//! The state directory (`--state-dir`, default `.symphony/`): the component pins, the compiled
+//! component cache and the audit log a runtime uses when it has one.
+//!
+//! A [`Runtime`](crate::Runtime) built without a state directory (tests, the author harness)
+//! runs components without pins, cache or audit; the CLI always has one.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use crate::audit::{AuditError, AuditEvent, AuditLog};
+use crate::error::HostError;
+use crate::integrity::{CompiledCache, IntegrityError, PinStore};
+
+/// Default state directory, relative to the working directory.
+pub const DEFAULT_STATE_DIR: &str = ".symphony";
+
+/// Why the state directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The directory could not be created.
+    #[error("cannot create state directory {}: {source}", path.display())]
+    Create {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The pin store is unreadable or invalid.
+    #[error(transparent)]
+    Pins(#[from] IntegrityError),
+    /// The audit log could not be opened.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// Pins, compiled cache and audit log under one directory.
+#[derive(Debug)]
+pub struct StateDir {
+    path: PathBuf,
+    pins: Mutex<PinStore>,
+    cache: CompiledCache,
+    audit: AuditLog,
+}
+
+impl StateDir {
+    /// Open (creating if needed) the state directory at `path`.
+    ///
+    /// # Errors
+    /// [`StateError`] when the directory, pins or audit log cannot be opened.
+    pub fn open(path: &Path) -> Result<Self, StateError> {
+        std::fs::create_dir_all(path)
+            .map_err(|source| StateError::Create { path: path.to_path_buf(), source })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            pins: Mutex::new(PinStore::open(path)?),
+            cache: CompiledCache::new(CompiledCache::default_dir(path)),
+            audit: AuditLog::open(AuditLog::default_path(path))?,
+        })
+    }
+
+    /// The directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The audit log.
+    #[must_use]
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// The compiled-component cache.
+    #[must_use]
+    pub fn cache(&self) -> &CompiledCache {
+        &self.cache
+    }
+
+    /// Record `sha256` as the trusted content of `extension_id` (`name@version`), audited.
+    ///
+    /// # Errors
+    /// [`IntegrityError`] when the pin file cannot be written.
+    pub fn pin(
+        &self,
+        extension_id: &str,
+        sha256: &str,
+        pinned_by: &str,
+    ) -> Result<Option<String>, IntegrityError> {
+        let previous = self.pins.lock().unwrap_or_else(PoisonError::into_inner).pin_recorded_by(
+            extension_id,
+            sha256,
+            pinned_by,
+        )?;
+        if previous.as_deref() != Some(sha256) {
+            let old = previous.clone().unwrap_or_else(|| "(none)".to_owned());
+            self.audit.record(Some(extension_id), AuditEvent::policy_changed("pin", &old, sha256));
+        }
+        Ok(previous)
+    }
+
+    /// The pinned sha256 of `extension_id`, if any.
+    #[must_use]
+    pub fn pinned(&self, extension_id: &str) -> Option<String> {
+        self.pins.lock().unwrap_or_else(PoisonError::into_inner).get(extension_id).map(str::to_owned)
+    }
+
+    /// Check a component's content against its pin; a mismatch is audited.
+    ///
+    /// # Errors
+    /// [`HostError::HashMismatch`] or [`HostError::Unpinned`].
+    pub fn verify_pin(&self, extension_id: &str, path: &Path, sha256: &str) -> Result<(), HostError> {
+        let verdict =
+            self.pins.lock().unwrap_or_else(PoisonError::into_inner).verify(extension_id, path, sha256);
+        if let Err(err) = &verdict
+            && let Some(event) = AuditEvent::from_host_error(err)
+        {
+            self.audit.record(Some(extension_id), event);
+        }
+        verdict
+    }
+}
