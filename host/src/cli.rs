@@ -100,7 +100,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         }
     };
     let state_dir = cli.state_dir;
-    let code = match cli.command {
+    match cli.command {
         Command::Build { dirs } => build::run(&config, &state_dir, dirs),
         Command::Run(args) => run::run(config, &state_dir, args).await,
         Command::Check => check::run(config, &state_dir).await,
@@ -108,8 +108,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Audit { action: None, json } => audit::report(config, &state_dir, json),
         Command::Audit { action: Some(AuditAction::Verify), .. } => audit::verify(&state_dir),
         Command::Pin { extension } => pin::run(config, &state_dir, &extension),
-    };
-    code
+    }
 }
 
 /// The runtime every command that loads extensions uses: the config's engine plus the state
