@@ -6,10 +6,12 @@ use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::v1_0_0::symphony::extension as wit;
 use crate::call_log::LogLevel;
 use crate::capability::denials::DenialRecorder;
+use crate::capability::http::HttpPolicy;
 use crate::capability::output_capture::SharedLog;
 use crate::limits::limiter::StoreLimiter;
 use crate::payload::CancelToken;
@@ -23,6 +25,9 @@ pub(crate) struct CallState {
     pub(crate) log: SharedLog,
     /// Attempts at capabilities that were not granted.
     pub(crate) denials: DenialRecorder,
+    /// wasi:http state and the network policy its requests go through.
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) http_policy: HttpPolicy,
     /// Last progress the guest reported, 0.0..=1.0.
     pub(crate) progress: Option<f32>,
     pub(crate) cancel: CancelToken,
@@ -35,6 +40,12 @@ pub(crate) struct CallState {
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { hooks: &mut self.http_policy, table: &mut self.table, ctx: &mut self.http }
     }
 }
 

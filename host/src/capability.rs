@@ -9,6 +9,7 @@
 //! [`wasi`].
 
 pub mod denials;
+pub(crate) mod http;
 pub mod output_capture;
 pub mod wasi;
 

@@ -26,6 +26,11 @@ pub const DEFAULT_INPUT_BYTES: u64 = 1024 * 1024;
 pub const DEFAULT_OUTPUT_BYTES: u64 = 1024 * 1024;
 /// Default log volume kept per call, in bytes (messages plus fields).
 pub const DEFAULT_LOG_BYTES: u64 = 64 * 1024;
+/// Default timeout for each phase of a granted outbound HTTP request (connect, first byte,
+/// between bytes), in milliseconds.
+pub const DEFAULT_HTTP_TIMEOUT_MS: u64 = 5_000;
+/// Default cap on one outbound HTTP response body, in bytes.
+pub const DEFAULT_HTTP_RESPONSE_BYTES: u64 = 1024 * 1024;
 
 /// What one call may consume. Every value is enforced by the sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +56,11 @@ pub struct Limits {
     /// Log volume kept per call, in bytes; the rest is dropped and counted.
     #[serde(with = "byte_size")]
     pub log_bytes: u64,
+    /// Timeout for each phase of an outbound HTTP request, in milliseconds.
+    pub http_timeout_ms: u64,
+    /// Cap on one outbound HTTP response body, in bytes.
+    #[serde(with = "byte_size")]
+    pub http_response_bytes: u64,
 }
 
 impl Default for Limits {
@@ -64,6 +74,8 @@ impl Default for Limits {
             input_bytes: DEFAULT_INPUT_BYTES,
             output_bytes: DEFAULT_OUTPUT_BYTES,
             log_bytes: DEFAULT_LOG_BYTES,
+            http_timeout_ms: DEFAULT_HTTP_TIMEOUT_MS,
+            http_response_bytes: DEFAULT_HTTP_RESPONSE_BYTES,
         }
     }
 }
@@ -117,6 +129,18 @@ impl Limits {
         self.log_bytes = bytes;
         self
     }
+    /// Set the timeout per outbound HTTP request phase, in milliseconds.
+    #[must_use]
+    pub fn http_timeout_ms(mut self, milliseconds: u64) -> Self {
+        self.http_timeout_ms = milliseconds;
+        self
+    }
+    /// Set the cap on one outbound HTTP response body, in bytes.
+    #[must_use]
+    pub fn http_response_bytes(mut self, bytes: u64) -> Self {
+        self.http_response_bytes = bytes;
+        self
+    }
 }
 
 /// Limits as a manifest declares them: every field optional, the policy fills the gaps.
@@ -143,6 +167,11 @@ pub struct DeclaredLimits {
     /// Log volume kept per call, in bytes.
     #[serde(default, with = "byte_size::optional")]
     pub log_bytes: Option<u64>,
+    /// Timeout per outbound HTTP request phase, in milliseconds.
+    pub http_timeout_ms: Option<u64>,
+    /// Cap on one outbound HTTP response body, in bytes.
+    #[serde(default, with = "byte_size::optional")]
+    pub http_response_bytes: Option<u64>,
 }
 
 /// Names one limit, for reports that walk all of them.
@@ -165,11 +194,15 @@ pub enum LimitName {
     OutputBytes,
     /// [`Limits::log_bytes`]
     LogBytes,
+    /// [`Limits::http_timeout_ms`]
+    HttpTimeoutMs,
+    /// [`Limits::http_response_bytes`]
+    HttpResponseBytes,
 }
 
 impl LimitName {
     /// Every limit, in report order.
-    pub const ALL: [LimitName; 8] = [
+    pub const ALL: [LimitName; 10] = [
         Self::Fuel,
         Self::DeadlineMs,
         Self::MemoryBytes,
@@ -178,6 +211,8 @@ impl LimitName {
         Self::InputBytes,
         Self::OutputBytes,
         Self::LogBytes,
+        Self::HttpTimeoutMs,
+        Self::HttpResponseBytes,
     ];
 
     /// The field name used in manifests and reports.
@@ -192,6 +227,8 @@ impl LimitName {
             Self::InputBytes => "input_bytes",
             Self::OutputBytes => "output_bytes",
             Self::LogBytes => "log_bytes",
+            Self::HttpTimeoutMs => "http_timeout_ms",
+            Self::HttpResponseBytes => "http_response_bytes",
         }
     }
 
@@ -200,8 +237,12 @@ impl LimitName {
     pub fn unit(self) -> &'static str {
         match self {
             Self::Fuel => "fuel units",
-            Self::DeadlineMs => "ms",
-            Self::MemoryBytes | Self::InputBytes | Self::OutputBytes | Self::LogBytes => "bytes",
+            Self::DeadlineMs | Self::HttpTimeoutMs => "ms",
+            Self::MemoryBytes
+            | Self::InputBytes
+            | Self::OutputBytes
+            | Self::LogBytes
+            | Self::HttpResponseBytes => "bytes",
             Self::TableElements => "elements",
             Self::Instances => "instances",
         }
@@ -221,6 +262,8 @@ impl Limits {
             LimitName::InputBytes => self.input_bytes,
             LimitName::OutputBytes => self.output_bytes,
             LimitName::LogBytes => self.log_bytes,
+            LimitName::HttpTimeoutMs => self.http_timeout_ms,
+            LimitName::HttpResponseBytes => self.http_response_bytes,
         }
     }
 
@@ -235,6 +278,8 @@ impl Limits {
             LimitName::InputBytes => &mut self.input_bytes,
             LimitName::OutputBytes => &mut self.output_bytes,
             LimitName::LogBytes => &mut self.log_bytes,
+            LimitName::HttpTimeoutMs => &mut self.http_timeout_ms,
+            LimitName::HttpResponseBytes => &mut self.http_response_bytes,
         };
         *slot = value;
     }
@@ -253,6 +298,8 @@ impl DeclaredLimits {
             LimitName::InputBytes => self.input_bytes,
             LimitName::OutputBytes => self.output_bytes,
             LimitName::LogBytes => self.log_bytes,
+            LimitName::HttpTimeoutMs => self.http_timeout_ms,
+            LimitName::HttpResponseBytes => self.http_response_bytes,
         }
     }
 }

@@ -21,6 +21,8 @@ pub const DEFAULT_CEILINGS: Limits = Limits {
     input_bytes: 64 * 1024 * 1024,
     output_bytes: 64 * 1024 * 1024,
     log_bytes: 1024 * 1024,
+    http_timeout_ms: 30_000,
+    http_response_bytes: 16 * 1024 * 1024,
 };
 
 /// Defaults for limits, ceilings for limits, and the engine-wide stack size.

@@ -20,6 +20,7 @@ use crate::call_log::CallLog;
 use crate::call_state::CallState;
 use crate::capability::CapabilityGrant;
 use crate::capability::denials::{CapabilityDenial, DenialRecorder};
+use crate::capability::http::HttpPolicy;
 use crate::capability::wasi::build_wasi_ctx;
 use crate::component_info::{ApiVersion, ComponentInfo, detect_api_version};
 use crate::config::PlatformConfig;
@@ -303,6 +304,13 @@ impl LoadedExtension {
             table: wasmtime::component::ResourceTable::new(),
             limiter: StoreLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),
             log,
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            http_policy: HttpPolicy {
+                allowed: self.grant.network.clone(),
+                denials: denials.clone(),
+                timeout: Duration::from_millis(limits.http_timeout_ms),
+                response_limit_bytes: limits.http_response_bytes,
+            },
             denials,
             progress: None,
             cancel,
