@@ -286,6 +286,9 @@ pub enum HostError {
     /// The extension's manifest (or the platform config) is invalid.
     #[error(transparent)]
     ManifestInvalid(#[from] ConfigFileError),
+    /// Every instance slot of the pooling allocator is in use; the call never started.
+    #[error("instance pool exhausted: too many calls in flight (engine.max_concurrent_instances)")]
+    PoolExhausted,
     /// The component targets an API version this host does not support.
     #[error("incompatible API: the component uses {found}; this host supports {supported}")]
     IncompatibleApi {
@@ -334,16 +337,21 @@ impl HostError {
             Self::InvalidComponent { .. } => "invalid_component",
             Self::ManifestInvalid(_) => "manifest_invalid",
             Self::IncompatibleApi { .. } => "incompatible_api",
+            Self::PoolExhausted => "instance_pool_exhausted",
             Self::HashMismatch { .. } => "hash_mismatch",
             Self::Unpinned { .. } => "component_unpinned",
         }
     }
 
     /// Whether retrying can help. Limit breaches and traps are deterministic for the same
-    /// input and limits, so they are fatal: retrying only burns more resources.
+    /// input and limits, so they are fatal: retrying only burns more resources. A full instance
+    /// pool is the one transient host error: the same call succeeds once others finish.
     #[must_use]
     pub fn class(&self) -> ErrorClass {
-        ErrorClass::Fatal
+        match self {
+            Self::PoolExhausted => ErrorClass::Transient,
+            _ => ErrorClass::Fatal,
+        }
     }
 }
 

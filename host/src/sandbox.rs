@@ -380,6 +380,9 @@ impl LoadedExtension {
             }
             _ => {}
         }
+        if err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+            return HostError::PoolExhausted;
+        }
         if state.deadline_hit {
             return HostError::DeadlineExceeded { limit_ms: limits.deadline_ms };
         }

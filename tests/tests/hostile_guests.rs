@@ -124,3 +124,31 @@ async fn hostile_and_well_behaved_calls_run_concurrently() {
         assert!(matches!(outcome.result, Err(CallError::Host(_))));
     }
 }
+
+#[tokio::test]
+async fn a_full_instance_pool_refuses_more_calls_as_transient_not_as_a_crash() {
+    let mut config = sample_config();
+    config.engine.max_concurrent_instances = 2;
+    let runtime = Runtime::new(config).expect("engine");
+    if !runtime.engine().pooling() {
+        return; // on-demand allocation has no pool to exhaust
+    }
+    let drip = runtime.load("slow-drip").expect("load");
+    let (a, b, c, d) = tokio::join!(
+        call_json(&drip, serde_json::json!({})),
+        call_json(&drip, serde_json::json!({})),
+        call_json(&drip, serde_json::json!({})),
+        call_json(&drip, serde_json::json!({}))
+    );
+    let refused: Vec<_> = [&a, &b, &c, &d]
+        .into_iter()
+        .filter(|o| matches!(o.result, Err(CallError::Host(HostError::PoolExhausted))))
+        .collect();
+    assert_eq!(refused.len(), 2, "two slots, four callers");
+    assert!(
+        refused.iter().all(|o| o.result.as_ref().err().map(CallError::class) == Some(ErrorClass::Transient))
+    );
+    // Slots are returned when calls end: the pool serves again.
+    let echo = runtime.load("echo").expect("load");
+    assert!(call_json(&echo, serde_json::json!({})).await.result.is_ok());
+}
