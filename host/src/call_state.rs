@@ -25,6 +25,9 @@ pub(crate) struct CallState {
     pub(crate) log: SharedLog,
     /// Attempts at capabilities that were not granted.
     pub(crate) denials: DenialRecorder,
+    /// Whether any directory / any variable was granted (otherwise asking is a denial).
+    pub(crate) fs_granted: bool,
+    pub(crate) env_granted: bool,
     /// wasi:http state and the network policy its requests go through.
     pub(crate) http: WasiHttpCtx,
     pub(crate) http_policy: HttpPolicy,

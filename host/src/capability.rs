@@ -10,6 +10,7 @@
 
 pub mod denials;
 pub(crate) mod http;
+pub(crate) mod observed_imports;
 pub mod output_capture;
 pub mod wasi;
 

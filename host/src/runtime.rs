@@ -70,8 +70,10 @@ impl Runtime {
     pub fn new(config: PlatformConfig) -> Result<Self, EngineError> {
         let engine = Arc::new(SandboxEngine::new(&config.engine, &config.policy)?);
         let mut linker = Linker::new(engine.wasmtime());
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| EngineError { reason: e.to_string() })?;
+        let link_error = |e: wasmtime::Error| EngineError { reason: e.to_string() };
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_error)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link_error)?;
+        crate::capability::observed_imports::observe_fs_and_env(&mut linker).map_err(link_error)?;
         v1_0_0::Extension::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
             .map_err(|e| EngineError { reason: e.to_string() })?;
         Ok(Self { config, engine, linker, state: None })

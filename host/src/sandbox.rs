@@ -312,6 +312,8 @@ impl LoadedExtension {
                 response_limit_bytes: limits.http_response_bytes,
             },
             denials,
+            fs_granted: !self.grant.filesystem.is_empty(),
+            env_granted: !self.grant.env.is_empty(),
             progress: None,
             cancel,
             deadline: started + deadline_len,

@@ -29,7 +29,9 @@ fn denied(outcome: &CallOutcome, capability: CapabilityKind) -> u64 {
 async fn fs_escape_reads_its_grant_and_nothing_outside_it() {
     let runtime = sample_policy_runtime();
     let ext = runtime.load("fs-escape").expect("load");
-    let out = output(&call_json(&ext, json!({})).await);
+    let outcome = call_json(&ext, json!({})).await;
+    assert_eq!(denied(&outcome, CapabilityKind::Filesystem), 0, "granted, so not a denial");
+    let out = output(&outcome);
     assert_eq!(out["allowed"], "inside the sandbox", "{out}");
     assert_eq!(out["leaked"], false, "{out}");
     let attempts = out["attempts"].as_array().expect("attempts");
@@ -44,7 +46,13 @@ async fn fs_escape_reads_its_grant_and_nothing_outside_it() {
 async fn fs_escape_without_a_policy_rule_sees_no_filesystem_at_all() {
     let ext = load("fs-escape");
     assert!(ext.grant().filesystem.is_empty());
-    let out = output(&call_json(&ext, json!({})).await);
+    let outcome = call_json(&ext, json!({})).await;
+    assert!(
+        denied(&outcome, CapabilityKind::Filesystem) >= 1,
+        "the attempt is recorded: {:?}",
+        outcome.denials
+    );
+    let out = output(&outcome);
     assert_ne!(out["allowed"], "inside the sandbox", "{out}");
     assert_eq!(out["leaked"], false, "{out}");
 }
@@ -59,7 +67,9 @@ async fn env_secret_sees_only_granted_variables_with_policy_values() {
     assert_eq!(out["all_vars"], json!(["GREETING"]), "the host's environment never leaks: {out}");
 
     let ungranted = load("env-secret");
-    let out = output(&call_json(&ungranted, json!({})).await);
+    let outcome = call_json(&ungranted, json!({})).await;
+    assert!(denied(&outcome, CapabilityKind::Env) >= 1, "the attempt is recorded: {:?}", outcome.denials);
+    let out = output(&outcome);
     assert_eq!(out["all_vars"], json!([]), "{out}");
 }
 

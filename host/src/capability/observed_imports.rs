@@ -1,0 +1,43 @@
+//! Making filesystem and environment attempts visible. A guest resolves paths against its
+//! preopens and reads variables from a list it fetches once, all inside its own libc, so the host
+//! never sees the path or the name it wanted; what it does see is the guest asking for the
+//! preopen list or the environment. These wrappers shadow those two WASI functions, answer
+//! exactly as wasmtime-wasi does (from the granted context), and record the attempt as a denial
+//! when nothing of that capability was granted.
+
+use wasmtime::component::Linker;
+use wasmtime_wasi::cli::WasiCliView;
+use wasmtime_wasi::filesystem::WasiFilesystemView;
+use wasmtime_wasi::p2::bindings::cli::environment::Host as _;
+use wasmtime_wasi::p2::bindings::filesystem::preopens::Host as _;
+
+use super::denials::CapabilityKind;
+use crate::call_state::CallState;
+
+/// The WASI 0.2 interface versions wasmtime-wasi 48 links (guests of older 0.2.x resolve to them).
+const PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
+const ENVIRONMENT: &str = "wasi:cli/environment@0.2.12";
+
+/// Shadow `get-directories` and `get-environment` with recording wrappers.
+///
+/// # Errors
+/// When the linker does not hold those interfaces (a wasmtime-wasi upgrade changed versions).
+pub(crate) fn observe_fs_and_env(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    linker.instance(PREOPENS)?.func_wrap("get-directories", |mut store, (): ()| {
+        let state: &mut CallState = store.data_mut();
+        if !state.fs_granted {
+            state.denials.record(CapabilityKind::Filesystem, "preopened directories");
+        }
+        Ok((state.filesystem().get_directories()?,))
+    })?;
+    linker.instance(ENVIRONMENT)?.func_wrap("get-environment", |mut store, (): ()| {
+        let state: &mut CallState = store.data_mut();
+        if !state.env_granted {
+            state.denials.record(CapabilityKind::Env, "environment variables");
+        }
+        Ok((state.cli().get_environment()?,))
+    })?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
