@@ -94,3 +94,4 @@ pub async fn assert_still_serving() {
     let output = outcome.result.unwrap_or_else(|e| panic!("echo failed after a hostile call: {e}"));
     assert_eq!(output.to_json().ok(), Some(input));
 }
+pub mod http_server;
