@@ -355,6 +355,77 @@ impl HostError {
     }
 }
 
+/// Orchestration refused or gave up on a call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConductorError {
+    /// The circuit breaker for this `extension@version` is open; the guest was not run.
+    #[error("circuit open for {extension}: retry after {retry_after_ms} ms")]
+    CircuitOpen {
+        /// `name@version`.
+        extension: String,
+        /// When the breaker will let a probe through, in milliseconds.
+        retry_after_ms: u64,
+    },
+    /// The extension's retry budget is spent: retrying now would amplify an outage.
+    #[error("retry budget exhausted for {extension}")]
+    RetryBudgetExhausted {
+        /// `name@version`.
+        extension: String,
+    },
+    /// The request's total deadline (all attempts together) passed.
+    #[error("request deadline of {limit_ms} ms passed after {attempts} attempts")]
+    RequestDeadlineExceeded {
+        /// The total deadline, in milliseconds.
+        limit_ms: u64,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Not enough resources to admit the call (shed or queue timeout).
+    #[error("overloaded: {reason}")]
+    Overloaded {
+        /// Why it was not admitted.
+        reason: String,
+    },
+    /// The caller cancelled the call.
+    #[error("cancelled by the caller")]
+    Cancelled,
+}
+
+impl ConductorError {
+    /// Stable snake_case name of the variant.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::CircuitOpen { .. } => "circuit_open",
+            Self::RetryBudgetExhausted { .. } => "retry_budget_exhausted",
+            Self::RequestDeadlineExceeded { .. } => "request_deadline_exceeded",
+            Self::Overloaded { .. } => "overloaded",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether retrying (later) can help.
+    #[must_use]
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::CircuitOpen { .. } | Self::RetryBudgetExhausted { .. } | Self::Overloaded { .. } => {
+                ErrorClass::Transient
+            }
+            Self::RequestDeadlineExceeded { .. } | Self::Cancelled => ErrorClass::Fatal,
+        }
+    }
+
+    /// When to try again, if the conductor knows.
+    #[must_use]
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            Self::CircuitOpen { retry_after_ms, .. } => Some(*retry_after_ms),
+            _ => None,
+        }
+    }
+}
+
 /// Why one call failed: the guest's typed error or the sandbox's.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -365,6 +436,9 @@ pub enum CallError {
     /// The sandbox stopped or refused the call.
     #[error(transparent)]
     Host(#[from] HostError),
+    /// The conductor refused or gave up.
+    #[error(transparent)]
+    Conductor(#[from] ConductorError),
 }
 
 impl CallError {
@@ -374,6 +448,7 @@ impl CallError {
         match self {
             Self::Guest(_) => ErrorSource::Guest,
             Self::Host(_) => ErrorSource::Host,
+            Self::Conductor(_) => ErrorSource::Conductor,
         }
     }
 
@@ -383,6 +458,7 @@ impl CallError {
         match self {
             Self::Guest(e) => e.kind(),
             Self::Host(e) => e.kind(),
+            Self::Conductor(e) => e.kind(),
         }
     }
 
@@ -392,6 +468,17 @@ impl CallError {
         match self {
             Self::Guest(e) => e.class(),
             Self::Host(e) => e.class(),
+            Self::Conductor(e) => e.class(),
+        }
+    }
+
+    /// The retry hint in milliseconds, from the guest or the conductor.
+    #[must_use]
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            Self::Guest(e) => e.retry_after_ms(),
+            Self::Host(_) => None,
+            Self::Conductor(e) => e.retry_after_ms(),
         }
     }
 
@@ -405,11 +492,9 @@ impl CallError {
             message: match self {
                 Self::Guest(e) => e.message().to_owned(),
                 Self::Host(e) => e.to_string(),
+                Self::Conductor(e) => e.to_string(),
             },
-            retry_after_ms: match self {
-                Self::Guest(e) => e.retry_after_ms(),
-                Self::Host(_) => None,
-            },
+            retry_after_ms: self.retry_after_ms(),
         }
     }
 }

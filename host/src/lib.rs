@@ -14,6 +14,7 @@ mod call_state;
 pub mod capability;
 pub mod cli;
 pub mod component_info;
+pub mod conductor;
 pub mod config;
 pub mod config_file;
 pub mod engine;
@@ -32,7 +33,9 @@ pub use call_log::{CallLog, LogLevel, LogRecord};
 pub use component_info::{ApiVersion, ComponentInfo};
 pub use config::PlatformConfig;
 pub use config_file::ConfigFileError;
-pub use error::{CallError, ErrorClass, ErrorReport, ErrorSource, ExtensionError, HostError, TrapCode};
+pub use error::{
+    CallError, ConductorError, ErrorClass, ErrorReport, ErrorSource, ExtensionError, HostError, TrapCode,
+};
 pub use limits::Limits;
 pub use manifest::{ExtensionManifest, Priority};
 pub use payload::{CallRequest, CancelToken, Payload};

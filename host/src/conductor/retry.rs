@@ -1,0 +1,1 @@
+//! Retry of transient errors (being written).
