@@ -52,11 +52,40 @@ fn run_hostile_samples_report_typed_host_errors_and_exit_non_zero() {
 
 #[test]
 fn run_flaky_configured_to_fail_gives_a_transient_guest_error() {
-    let (code, json, _) = symphony(&["run", "flaky", "--input", r#"{"fail_times":1}"#, "--json"]);
+    let (code, json, _) = symphony(&["run", "flaky", "--input", r#"{"fail_times":1}"#, "--json", "--direct"]);
     assert_eq!(code, 1);
     assert_eq!(json["error"]["source"], "guest");
     assert_eq!(json["error"]["kind"], "unavailable");
     assert_eq!(json["error"]["class"], "transient");
+}
+
+#[test]
+fn run_goes_through_the_conductor_flaky_failing_twice_succeeds_on_the_third_attempt() {
+    let (code, json, text) = symphony(&["run", "flaky", "--input", r#"{"fail_times":2}"#, "--json"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(json["served_by"], "flaky@1.0.0");
+    assert_eq!(json["fallback"], false);
+    assert_eq!(json["degraded"], false);
+    let attempts = json["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 3, "{json}");
+    assert_eq!(attempts[0]["error_kind"], "unavailable");
+    assert_eq!(attempts[2]["error_kind"], serde_json::Value::Null);
+    assert_eq!(json["output"]["attempt"], 3);
+}
+
+#[test]
+fn run_stops_retrying_when_attempts_are_spent_and_never_retries_fatal_errors() {
+    let (code, json, _) = symphony(&["run", "flaky", "--input", r#"{"fail_times":9}"#, "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        (json["error"]["kind"].as_str(), json["error"]["class"].as_str()),
+        (Some("unavailable"), Some("transient"))
+    );
+    assert_eq!(json["attempts"].as_array().map(Vec::len), Some(3));
+
+    let (code, json, _) = symphony(&["run", "memory-bomb", "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(json["attempts"].as_array().map(Vec::len), Some(1), "fatal: never retried");
 }
 
 #[test]

@@ -74,8 +74,8 @@ pub enum AuditEvent {
     },
     /// A circuit breaker opened: calls to the extension fail fast for a while.
     CircuitOpened {
-        /// Consecutive failures that tripped it.
-        failures: u64,
+        /// Failures per 100 calls in the breaker's window when it tripped (or the probe failed).
+        failure_percent: u64,
         /// How long it stays open before probing, in milliseconds.
         cooldown_ms: u64,
     },
@@ -158,11 +158,11 @@ impl AuditEvent {
         Self::PolicyChanged { setting: setting.to_owned(), old: old.to_string(), new: new.to_string() }
     }
 
-    /// `circuit_opened` after `failures` consecutive failures, open for `cooldown_ms`
+    /// `circuit_opened` at `failure_percent` failures per 100 calls, open for `cooldown_ms`
     /// milliseconds.
     #[must_use]
-    pub fn circuit_opened(failures: u64, cooldown_ms: u64) -> Self {
-        Self::CircuitOpened { failures, cooldown_ms }
+    pub fn circuit_opened(failure_percent: u64, cooldown_ms: u64) -> Self {
+        Self::CircuitOpened { failure_percent, cooldown_ms }
     }
 
     /// `circuit_closed` after being open for `open_ms` milliseconds.

@@ -1,4 +1,6 @@
-//! `symphony run EXT [--input JSON | --input-file F] [--json]`: one call in a fresh sandbox.
+//! `symphony run EXT [--input JSON | --input-file F] [--json] [--direct]`: one call through
+//! the conductor (retry within budget inside the extension's circuit breaker), or with
+//! `--direct` one attempt in a fresh sandbox.
 //!
 //! `--json` prints exactly one object: `{"status":"ok","output":…,"usage":{…}}` or
 //! `{"status":"error","error":{"source","kind","class","message"},"usage":{…}}`.
@@ -10,10 +12,11 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::{EXIT_UNUSABLE, display};
+use crate::conductor::{ConductedOutcome, Conductor};
 use crate::config::PlatformConfig;
 use crate::error::CallError;
 use crate::payload::{CallRequest, JSON_CONTENT_TYPE, Payload};
-use crate::sandbox::CallOutcome;
+use crate::sandbox::{CallOutcome, Usage};
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
@@ -28,6 +31,9 @@ pub(crate) struct RunArgs {
     /// Print one JSON object instead of human output.
     #[arg(long)]
     json: bool,
+    /// Call the sandbox once, bypassing the conductor (no retry, no circuit breaker).
+    #[arg(long)]
+    direct: bool,
 }
 
 pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: RunArgs) -> ExitCode {
@@ -53,6 +59,19 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: RunArgs)
         }
     };
     let id = extension.manifest().id();
+    if !args.direct {
+        let conductor = Conductor::with_defaults();
+        if let Some(state) = runtime.state() {
+            conductor.audit_health_events(state.audit().clone());
+        }
+        let outcome = conductor.call(&extension, CallRequest::new(input)).await;
+        if args.json {
+            println!("{}", conducted_json(&outcome));
+        } else {
+            print_conducted(&outcome);
+        }
+        return if outcome.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
     let outcome = extension.call(CallRequest::new(input)).await;
     if args.json {
         println!("{}", outcome_json(&outcome));
@@ -60,6 +79,55 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: RunArgs)
         print_human(&id, &outcome);
     }
     if outcome.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn usage_json(usage: &Usage) -> Value {
+    json!({"fuel": usage.fuel, "memory_peak_bytes": usage.memory_peak_bytes, "wall_ms": usage.wall_ms})
+}
+
+/// The one JSON object `--json` prints for a call through the conductor.
+fn conducted_json(outcome: &ConductedOutcome) -> Value {
+    let mut value = match &outcome.result {
+        Ok(output) => json!({"status": "ok", "output": output_value(output)}),
+        Err(err) => json!({"status": "error", "error": err.report()}),
+    };
+    if let (Some(object), Ok(Value::Object(extra))) =
+        (value.as_object_mut(), serde_json::to_value(outcome.report()))
+    {
+        object.extend(extra);
+        object.insert("usage".to_owned(), usage_json(&outcome.usage));
+    }
+    value
+}
+
+fn print_conducted(outcome: &ConductedOutcome) {
+    for a in &outcome.attempts {
+        let result = a.error_kind.map_or_else(
+            || "ok".to_owned(),
+            |kind| format!("{}/{kind}", a.error_source.as_deref().unwrap_or("?")),
+        );
+        println!("  attempt {} on {} after {} ms backoff: {result}", a.attempt, a.extension, a.backoff_ms);
+    }
+    match &outcome.result {
+        Ok(output) => {
+            println!("{}: ok", outcome.served_by);
+            let value = output_value(output);
+            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string()));
+        }
+        Err(err) => {
+            let r = err.report();
+            println!("{}: error {}/{} ({})", outcome.served_by, r.source, r.kind, r.class);
+            println!("  {}", r.message);
+        }
+    }
+    let u = &outcome.usage;
+    println!(
+        "usage: {} fuel units · peak memory {} · {} ms over {} attempts",
+        display::count(u.fuel),
+        display::bytes(u.memory_peak_bytes),
+        u.wall_ms,
+        outcome.attempts.len()
+    );
 }
 
 fn read_input(args: &RunArgs) -> Result<Payload, String> {
@@ -86,7 +154,7 @@ fn unusable(as_json: bool, message: &str) -> ExitCode {
 }
 
 fn zero_usage() -> Value {
-    json!({"fuel": 0, "memory_peak_bytes": 0, "wall_ms": 0})
+    usage_json(&Usage::default())
 }
 
 /// The output payload as JSON: parsed when it is JSON, a string when it is UTF-8, bytes otherwise.
@@ -104,11 +172,7 @@ pub(crate) fn output_value(payload: &Payload) -> Value {
 
 /// The one JSON object `--json` prints for a call.
 pub(crate) fn outcome_json(outcome: &CallOutcome) -> Value {
-    let usage = json!({
-        "fuel": outcome.usage.fuel,
-        "memory_peak_bytes": outcome.usage.memory_peak_bytes,
-        "wall_ms": outcome.usage.wall_ms,
-    });
+    let usage = usage_json(&outcome.usage);
     let log = json!({
         "records": outcome.log.records,
         "dropped_records": outcome.log.dropped_records,

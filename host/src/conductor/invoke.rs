@@ -30,6 +30,26 @@ pub trait Invoke: Send + Sync {
     fn invoke(&self, request: CallRequest) -> InvokeFuture<'_>;
 }
 
+impl<T: Invoke + ?Sized> Invoke for &T {
+    fn id(&self) -> String {
+        (**self).id()
+    }
+
+    fn invoke(&self, request: CallRequest) -> InvokeFuture<'_> {
+        (**self).invoke(request)
+    }
+}
+
+impl<T: Invoke + ?Sized> Invoke for std::sync::Arc<T> {
+    fn id(&self) -> String {
+        (**self).id()
+    }
+
+    fn invoke(&self, request: CallRequest) -> InvokeFuture<'_> {
+        (**self).invoke(request)
+    }
+}
+
 impl Invoke for LoadedExtension {
     fn id(&self) -> String {
         self.manifest().id()
