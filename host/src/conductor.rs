@@ -8,19 +8,30 @@
 
 pub mod breaker;
 pub mod clock;
+pub mod fallback;
 pub mod health;
 pub mod invoke;
+pub mod profile;
+pub mod reservation;
 pub mod retry;
+#[cfg(test)]
+mod tests;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 
 pub use breaker::{BreakerPolicy, BreakerRegistry, CircuitBreaker, Guarded};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use fallback::{FallbackStep, FallbackTarget, LastGoodCache, ResolvedStep};
 pub use health::{BreakerState, HealthEvent, HealthEvents};
 pub use invoke::{Attempt, Invoke, InvokeOutcome};
-pub use retry::{Retrier, RetryPolicy};
+pub use profile::{ConductorConfig, ResilienceProfile, Route};
+pub use reservation::{Demand, ReservationPolicy, Reserved, ResourcePool};
+pub use retry::{Retrier, RetryBudgets, RetryOutcome, RetryPolicy};
+
+use fallback::{may_fall_back, provides_all};
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::error::CallError;
@@ -70,30 +81,64 @@ impl ConductedOutcome {
     }
 }
 
-/// Retry inside a circuit breaker per `extension@version`, one of each shared by every caller
-/// of this conductor (every workflow and tenant in the process).
+/// Retry inside a circuit breaker per `extension@version`, then the route's fallback chain.
+/// Breakers and retry budgets are shared by every caller of this conductor (every workflow and
+/// tenant in the process); each call runs under the resilience profile its route names.
 #[derive(Debug)]
 pub struct Conductor {
-    retrier: Retrier,
+    config: ConductorConfig,
+    retriers: BTreeMap<String, Retrier>,
     breakers: BreakerRegistry,
-    breaker_policy: BreakerPolicy,
+    last_good: LastGoodCache,
+    pool: Option<ResourcePool>,
 }
 
 impl Conductor {
-    /// A conductor on `clock` with the given policies.
+    /// A conductor on `clock` with one profile (`balanced`) made of these policies.
     #[must_use]
     pub fn new(clock: Arc<dyn Clock>, retry: RetryPolicy, breaker: BreakerPolicy) -> Self {
+        let mut config = ConductorConfig::default();
+        config.profiles.insert(config.default_profile.clone(), ResilienceProfile { retry, breaker });
+        Self::from_config(clock, config)
+    }
+
+    /// A conductor on `clock` with the given profiles and routes.
+    #[must_use]
+    pub fn from_config(clock: Arc<dyn Clock>, config: ConductorConfig) -> Self {
+        let budgets = RetryBudgets::from_policy(&RetryPolicy::default());
+        let retriers = config
+            .profiles
+            .iter()
+            .map(|(name, profile)| {
+                (name.clone(), Retrier::new(profile.retry, Arc::clone(&clock)).with_budgets(budgets.clone()))
+            })
+            .collect();
         Self {
-            retrier: Retrier::new(retry, Arc::clone(&clock)),
+            retriers,
             breakers: BreakerRegistry::new(clock, HealthEvents::default()),
-            breaker_policy: breaker,
+            last_good: LastGoodCache::default(),
+            pool: None,
+            config,
         }
     }
 
-    /// A conductor on real time with the default policies.
+    /// Reserve each call's demand from `pool` before it runs (admission by priority).
+    #[must_use]
+    pub fn with_pool(mut self, pool: ResourcePool) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// A conductor on real time with the built-in profiles and no routes.
     #[must_use]
     pub fn with_defaults() -> Self {
-        Self::new(Arc::new(SystemClock::default()), RetryPolicy::default(), BreakerPolicy::default())
+        Self::from_config(Arc::new(SystemClock::default()), ConductorConfig::default())
+    }
+
+    /// The profiles and routes in force.
+    #[must_use]
+    pub fn config(&self) -> &ConductorConfig {
+        &self.config
     }
 
     /// Breaker state changes, for any embedder to subscribe to.
@@ -141,12 +186,55 @@ impl Conductor {
         });
     }
 
-    /// Call `target` through its breaker, retrying transient failures within budget.
+    /// Call `target` under the default profile, no fallback, no reservation.
     pub async fn call(&self, target: &dyn Invoke, request: CallRequest) -> ConductedOutcome {
+        self.call_profile(&self.config.default_profile, target, None, request).await
+    }
+
+    /// Call `target` through its breaker, retrying transient failures within budget, under the
+    /// named profile (the default profile when the name is unknown). With a pool and a
+    /// `demand`, each attempt first reserves its resources (retry → reservation → breaker →
+    /// extension: queueing neither counts as a slow call nor holds a half-open probe slot).
+    pub async fn call_profile(
+        &self,
+        profile: &str,
+        target: &dyn Invoke,
+        demand: Option<Demand>,
+        request: CallRequest,
+    ) -> ConductedOutcome {
+        let profile_name = if self.config.profiles.contains_key(profile) {
+            profile
+        } else {
+            self.config.default_profile.as_str()
+        };
+        let breaker_policy = self.config.profiles.get(profile_name).map(|p| p.breaker).unwrap_or_default();
         let id = target.id();
-        let breaker = self.breakers.for_extension(&id, &self.breaker_policy);
+        let breaker = self.breakers.for_extension(&id, &breaker_policy);
         let guarded = Guarded::new(target, breaker);
-        let outcome = self.retrier.run(&guarded, request).await;
+        let reserved = match (&self.pool, demand) {
+            (Some(pool), Some(demand)) => Some(Reserved::new(&guarded, pool.clone(), demand)),
+            _ => None,
+        };
+        let layered: &dyn Invoke = match &reserved {
+            Some(reserved) => reserved,
+            None => &guarded,
+        };
+        // Profiles always include the built-ins, so a retrier exists; without one, one attempt.
+        let outcome = match self.retriers.get(profile_name).or_else(|| self.retriers.values().next()) {
+            Some(retrier) => retrier.run(layered, request.clone()).await,
+            None => {
+                let single = layered.invoke(request.clone()).await;
+                RetryOutcome {
+                    result: single.result,
+                    last_attempt_error: None,
+                    attempts: Vec::new(),
+                    usage_total: single.usage,
+                }
+            }
+        };
+        if let Ok(output) = &outcome.result {
+            self.last_good.remember(&id, &request, output);
+        }
         ConductedOutcome {
             result: outcome.result,
             served_by: id,
@@ -155,5 +243,72 @@ impl Conductor {
             degraded: false,
             usage: outcome.usage_total,
         }
+    }
+
+    /// Call `primary` under `profile`; if it cannot serve, walk `chain`: each target that provides
+    /// every `required` feature is conducted in turn, then degraded answers.
+    pub async fn call_with_fallback(
+        &self,
+        profile: &str,
+        primary: &dyn Invoke,
+        demand: Option<Demand>,
+        chain: &[ResolvedStep],
+        required: &[String],
+        request: CallRequest,
+    ) -> ConductedOutcome {
+        let mut outcome = self.call_profile(profile, primary, demand, request.clone()).await;
+        let primary_id = outcome.served_by.clone();
+        for step in chain {
+            match &outcome.result {
+                Ok(_) => break,
+                Err(err) if !may_fall_back(err) => break,
+                Err(_) => {}
+            }
+            match step {
+                ResolvedStep::Target(target) => {
+                    if !provides_all(&target.features, required) {
+                        tracing::debug!(target = %target.invoker.id(), "fallback skipped: missing required features");
+                        continue;
+                    }
+                    let next = self
+                        .call_profile(
+                            profile,
+                            target.invoker.as_ref(),
+                            target.demand,
+                            request.clone().attempt(1),
+                        )
+                        .await;
+                    outcome.attempts.extend(next.attempts);
+                    outcome.usage = add_usage(outcome.usage, next.usage);
+                    outcome.served_by = next.served_by;
+                    outcome.result = next.result;
+                    outcome.fallback = true;
+                }
+                ResolvedStep::Static(payload) => {
+                    outcome.result = Ok(payload.clone());
+                    outcome.fallback = true;
+                    outcome.degraded = true;
+                    outcome.served_by = primary_id.clone();
+                }
+                ResolvedStep::LastGood => {
+                    if let Some(payload) = self.last_good.recall(&primary_id, &request) {
+                        outcome.result = Ok(payload);
+                        outcome.fallback = true;
+                        outcome.degraded = true;
+                        outcome.served_by = primary_id.clone();
+                    }
+                }
+            }
+        }
+        outcome
+    }
+}
+
+fn add_usage(a: Usage, b: Usage) -> Usage {
+    Usage {
+        fuel: a.fuel.saturating_add(b.fuel),
+        memory_peak_bytes: a.memory_peak_bytes.max(b.memory_peak_bytes),
+        wall_ms: a.wall_ms.saturating_add(b.wall_ms),
+        wall_us: a.wall_us.saturating_add(b.wall_us),
     }
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::byte_size;
 use crate::capability::{CapabilityPolicy, CapabilityRule};
+use crate::conductor::{ConductorConfig, ResilienceProfile, Route};
 use crate::config_file::{ConfigFileError, read_toml};
 use crate::limits::{DeclaredLimits, LimitName, Limits};
 use crate::policy::{DEFAULT_CEILINGS, DEFAULT_STACK_BYTES, PlatformPolicy};
@@ -42,7 +43,7 @@ impl Default for EngineSettings {
 }
 
 /// The whole platform configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlatformConfig {
     /// The file it came from; `None` for embedded defaults.
     pub source: Option<PathBuf>,
@@ -54,6 +55,8 @@ pub struct PlatformConfig {
     pub policy: PlatformPolicy,
     /// Capability rules (empty: nothing is granted to anyone).
     pub capabilities: CapabilityPolicy,
+    /// Resilience profiles and per-extension routes (retry, breaker, fallback).
+    pub conductor: ConductorConfig,
 }
 
 impl Default for PlatformConfig {
@@ -64,6 +67,7 @@ impl Default for PlatformConfig {
             engine: EngineSettings::default(),
             policy: PlatformPolicy::default(),
             capabilities: CapabilityPolicy::default(),
+            conductor: ConductorConfig::default(),
         }
     }
 }
@@ -78,6 +82,18 @@ struct ConfigFile {
     policy: PolicyFile,
     #[serde(default)]
     capabilities: Vec<CapabilityRule>,
+    #[serde(default)]
+    conductor: ConductorFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConductorFile {
+    default_profile: Option<String>,
+    #[serde(default)]
+    profiles: std::collections::BTreeMap<String, ResilienceProfile>,
+    #[serde(default)]
+    routes: Vec<Route>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -183,6 +199,7 @@ impl PlatformConfig {
                 }
             }
         }
+        let conductor = conductor_config(path, &text, file.conductor)?;
         Ok(Self {
             source: Some(path.to_path_buf()),
             extension_dirs: file
@@ -205,8 +222,58 @@ impl PlatformConfig {
                     })
                     .collect(),
             },
+            conductor,
         })
     }
+}
+
+/// Built-in profiles overlaid with the file's, every name checked and every policy validated.
+fn conductor_config(
+    path: &Path,
+    text: &str,
+    file: ConductorFile,
+) -> Result<ConductorConfig, ConfigFileError> {
+    let mut config = ConductorConfig::default();
+    for (name, profile) in file.profiles {
+        if let Err(e) = profile.retry.validate() {
+            return Err(ConfigFileError::at_field(
+                path,
+                text,
+                &format!("conductor.profiles.{name}.retry"),
+                e.to_string(),
+            ));
+        }
+        if let Err(e) = profile.breaker.validate() {
+            return Err(ConfigFileError::at_field(
+                path,
+                text,
+                &format!("conductor.profiles.{name}.breaker"),
+                e.to_string(),
+            ));
+        }
+        config.profiles.insert(name, profile);
+    }
+    if let Some(default) = file.default_profile {
+        config.default_profile = default;
+    }
+    if !config.profiles.contains_key(&config.default_profile) {
+        let message = format!("no profile named `{}`", config.default_profile);
+        return Err(ConfigFileError::at_field(path, text, "conductor.default_profile", message));
+    }
+    for route in &file.routes {
+        if let Some(profile) = &route.profile
+            && !config.profiles.contains_key(profile)
+        {
+            let known = config.profiles.keys().cloned().collect::<Vec<_>>().join(", ");
+            let message = format!(
+                "route for `{}` names no known profile `{profile}` (known: {known})",
+                route.extension
+            );
+            return Err(ConfigFileError::at_field(path, text, "conductor.routes.profile", message));
+        }
+    }
+    config.routes = file.routes;
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -230,6 +297,28 @@ mod tests {
         assert_eq!(config.policy.ceilings.memory_bytes, 128 << 20);
         assert_eq!(config.policy.ceilings.fuel, DEFAULT_CEILINGS.fuel);
         assert_eq!(config.policy.defaults.fuel, 42);
+    }
+
+    #[test]
+    fn conductor_profiles_and_routes_parse_and_unknown_profiles_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        std::fs::write(
+            &path,
+            "[conductor.profiles.patient]\nretry = { max_attempts = 7 }\n\n[[conductor.routes]]\n\
+             extension = \"summarize\"\nprofile = \"patient\"\nrequires = [\"summarize\"]\n\
+             fallback = [{ extension = \"summarize@1.0.0\" }, { static = { summary = \"\" } }, \"last_good\"]\n",
+        )
+        .unwrap();
+        let config = PlatformConfig::load(Some(&path)).unwrap();
+        assert_eq!(config.conductor.profiles["patient"].retry.max_attempts, 7);
+        assert!(config.conductor.profiles.contains_key("critical"), "built-ins stay");
+        let route = config.conductor.route("summarize").unwrap();
+        assert_eq!(route.fallback.len(), 3);
+
+        std::fs::write(&path, "[[conductor.routes]]\nextension = \"x\"\nprofile = \"nope\"\n").unwrap();
+        let err = PlatformConfig::load(Some(&path)).unwrap_err();
+        assert_eq!((err.line, err.field.as_deref()), (Some(3), Some("conductor.routes.profile")));
     }
 
     #[test]

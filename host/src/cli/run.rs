@@ -7,15 +7,20 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 use serde_json::{Value, json};
 
 use super::{EXIT_UNUSABLE, display};
-use crate::conductor::{ConductedOutcome, Conductor};
+use crate::conductor::{
+    ConductedOutcome, Conductor, Demand, FallbackStep, FallbackTarget, ReservationPolicy, ResolvedStep,
+    ResourcePool, SystemClock,
+};
 use crate::config::PlatformConfig;
 use crate::error::CallError;
 use crate::payload::{CallRequest, JSON_CONTENT_TYPE, Payload};
+use crate::runtime::Runtime;
 use crate::sandbox::{CallOutcome, Usage};
 
 #[derive(Debug, Args)]
@@ -60,11 +65,21 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: RunArgs)
     };
     let id = extension.manifest().id();
     if !args.direct {
-        let conductor = Conductor::with_defaults();
+        let conductor_config = runtime.config().conductor.clone();
+        let clock: Arc<dyn crate::conductor::Clock> = Arc::new(SystemClock::default());
+        let pool = ResourcePool::new(ReservationPolicy::default(), Arc::clone(&clock));
+        let conductor = Conductor::from_config(clock, conductor_config).with_pool(pool);
         if let Some(state) = runtime.state() {
             conductor.audit_health_events(state.audit().clone());
         }
-        let outcome = conductor.call(&extension, CallRequest::new(input)).await;
+        let route = conductor.config().route(&extension.manifest().name).cloned().unwrap_or_default();
+        let profile = conductor.config().profile_name(&extension.manifest().name).to_owned();
+        let chain = resolve_chain(&runtime, &route.fallback);
+        let request = CallRequest::new(input);
+        let demand = Some(Demand::for_extension(&extension));
+        let outcome = conductor
+            .call_with_fallback(&profile, &extension, demand, &chain, &route.requires, request)
+            .await;
         if args.json {
             println!("{}", conducted_json(&outcome));
         } else {
@@ -79,6 +94,34 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: RunArgs)
         print_human(&id, &outcome);
     }
     if outcome.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Load each fallback step; a step that cannot be loaded is skipped with a warning, so a broken
+/// fallback never breaks the primary path.
+fn resolve_chain(runtime: &Runtime, steps: &[FallbackStep]) -> Vec<ResolvedStep> {
+    let mut chain = Vec::with_capacity(steps.len());
+    for step in steps {
+        match step {
+            FallbackStep::Extension(reference) => match runtime.load(reference) {
+                Ok(ext) => {
+                    let features = ext.manifest().features.clone();
+                    let demand = Some(Demand::for_extension(&ext));
+                    chain.push(ResolvedStep::Target(FallbackTarget {
+                        invoker: Arc::new(ext),
+                        features,
+                        demand,
+                    }));
+                }
+                Err(e) => eprintln!("warning: fallback `{reference}` skipped: {e}"),
+            },
+            FallbackStep::Static(value) => match Payload::json(value) {
+                Ok(payload) => chain.push(ResolvedStep::Static(payload)),
+                Err(e) => eprintln!("warning: static fallback skipped: {e}"),
+            },
+            FallbackStep::LastGood => chain.push(ResolvedStep::LastGood),
+        }
+    }
+    chain
 }
 
 fn usage_json(usage: &Usage) -> Value {

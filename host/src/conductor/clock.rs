@@ -85,7 +85,15 @@ impl Clock for ManualClock {
         let inner = Arc::clone(&self.inner);
         let deadline = self.now() + duration;
         Box::pin(async move {
+            /// Counts this sleeper while it waits, also when the future is dropped early.
+            struct Waiting(Arc<ManualInner>);
+            impl Drop for Waiting {
+                fn drop(&mut self) {
+                    *self.0.sleepers.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+                }
+            }
             *inner.sleepers.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+            let _waiting = Waiting(Arc::clone(&inner));
             loop {
                 // Register for the wake-up before checking, so an advance in between is not lost.
                 let changed = inner.changed.notified();
@@ -96,7 +104,6 @@ impl Clock for ManualClock {
                 }
                 changed.await;
             }
-            *inner.sleepers.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
         })
     }
 }
