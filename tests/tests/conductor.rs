@@ -100,3 +100,46 @@ async fn fatal_errors_are_never_retried() {
     assert!(matches!(outcome.result, Err(CallError::Guest(ExtensionError::InvalidInput { .. }))));
     assert_eq!(outcome.attempts.len(), 1);
 }
+
+#[tokio::test]
+async fn cancellation_reaches_the_guest_and_releases_reservations() {
+    use symphony_host::CancelToken;
+    use symphony_host::conductor::{Demand, ReservationPolicy, ResourcePool};
+
+    let drip = Arc::new(load("slow-drip"));
+    // The guest sees `cancelled()` and stops on its own, well before its deadline.
+    let token = CancelToken::new();
+    token.cancel();
+    let direct = drip.call(request(json!({})).cancel_token(token.clone())).await;
+    let output = direct.result.expect("a cooperative guest returns").to_json().expect("json");
+    assert_eq!(output["cancelled"], true);
+
+    // Through the conductor with a reservation pool: a cancelled request never runs and holds
+    // nothing afterwards.
+    let clock = Arc::new(ManualClock::new());
+    let pool = ResourcePool::new(ReservationPolicy::default(), clock.clone());
+    let conductor =
+        Conductor::new(clock, RetryPolicy::default(), BreakerPolicy::default()).with_pool(pool.clone());
+    let outcome = conductor
+        .call_profile(
+            "balanced",
+            drip.as_ref(),
+            Some(Demand::for_extension(&drip)),
+            request(json!({})).cancel_token(token),
+        )
+        .await;
+    assert!(
+        matches!(outcome.result, Err(CallError::Conductor(ConductorError::Cancelled))),
+        "{:?}",
+        outcome.result
+    );
+    assert_eq!(pool.in_use(), (0, 0), "nothing stays reserved");
+
+    // And a normal call releases its reservation when it ends.
+    let echo = load("echo");
+    let fine = conductor
+        .call_profile("balanced", &echo, Some(Demand::for_extension(&echo)), request(json!({})))
+        .await;
+    assert!(fine.result.is_ok());
+    assert_eq!(pool.in_use(), (0, 0));
+}
