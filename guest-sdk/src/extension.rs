@@ -5,7 +5,7 @@
 //!
 //! [`register_extension!`]: crate::register_extension
 
-use crate::{ExtensionError, Request, Response};
+use crate::{ExtensionError, HealthStatus, Request, Response};
 
 /// A Symphony extension.
 ///
@@ -44,4 +44,14 @@ pub trait Extension {
     /// retry ([`ExtensionError::is_transient`]). Traps (panics, running out of fuel, memory or
     /// time) are reported by the host on its own and need no variant.
     fn invoke(request: Request) -> Result<Response, ExtensionError>;
+
+    /// Says how the extension is doing, when the host asks outside any request. Defaults to
+    /// [`HealthStatus::Ready`].
+    ///
+    /// Runs in a fresh instance like every call: report what is known statically or can be
+    /// checked cheaply. Exported from API 1.1.0 on; built with the SDK's `api-1-0` feature the
+    /// component has no `health` export, this is never called, and the host reports `Ready`.
+    fn health() -> HealthStatus {
+        HealthStatus::Ready
+    }
 }

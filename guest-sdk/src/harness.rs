@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 pub use symphony_host::{
-    CallError, CallOutcome, CallRequest, ErrorClass, ExtensionError, HostError, Payload,
+    CallError, CallOutcome, CallRequest, ErrorClass, ExtensionError, HealthStatus, HostError, Payload,
 };
 use symphony_host::{LoadedExtension, PlatformConfig, Runtime};
 
@@ -88,6 +88,14 @@ impl TestHost {
     pub fn call_json<T: serde::Serialize + ?Sized>(&self, input: &T) -> CallOutcome {
         let request = CallRequest::json(input).unwrap_or_else(|e| panic!("test input is not JSON: {e}"));
         self.call(request)
+    }
+
+    /// Ask the extension how it is doing, as the host would (`Extension::health`).
+    ///
+    /// # Errors
+    /// [`CallError::Host`] when the sandbox stops the call.
+    pub fn health(&self) -> Result<HealthStatus, CallError> {
+        self.executor.block_on(self.extension.health())
     }
 
     /// The loaded extension (limits, manifest, component info).

@@ -26,7 +26,17 @@
 //!
 //! What lives where: [`Extension`] (the trait), [`register_extension!`] (the exports),
 //! [`Request`] / [`Response`] / [`Payload`] (data), [`ExtensionError`] (typed failures),
-//! [`host`] (logging, progress, cancellation) and [`Retry`] (retrying the guest's own steps).
+//! [`HealthStatus`] (what [`Extension::health`] answers), [`host`] (logging, progress,
+//! cancellation) and [`Retry`] (retrying the guest's own steps).
+//!
+//! # API versions
+//!
+//! The SDK targets the newest Symphony API, `symphony:extension@1.1.0`. The `api-1-0` feature
+//! builds against the frozen 1.0.0 contract instead, for a component that must run on hosts that
+//! only know 1.0.0: the code an author writes is the same, the component simply has no `health`
+//! export. Cargo unifies features across a workspace, so in a workspace build every crate sharing
+//! the SDK sees the feature; `symphony build` builds each extension crate on its own, which keeps
+//! each component on the version its own `Cargo.toml` asks for.
 
 // The generated glue names this crate by its package name, including from inside it.
 extern crate self as symphony_guest_sdk;
@@ -38,6 +48,7 @@ mod export;
 mod extension;
 #[cfg(all(feature = "harness", not(target_arch = "wasm32")))]
 pub mod harness;
+mod health;
 pub mod host;
 mod payload;
 mod request;
@@ -46,6 +57,7 @@ pub mod retry;
 
 pub use error::ExtensionError;
 pub use extension::Extension;
+pub use health::HealthStatus;
 pub use payload::Payload;
 pub use request::{Request, RequestContext};
 pub use response::Response;

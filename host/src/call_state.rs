@@ -8,7 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::bindings::v1_0_0::symphony::extension as wit;
+use crate::bindings::v1_1_0::symphony::extension as wit;
 use crate::call_log::LogLevel;
 use crate::capability::denials::DenialRecorder;
 use crate::capability::http::HttpPolicy;

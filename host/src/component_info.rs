@@ -16,21 +16,35 @@ pub const API_PACKAGE: &str = "symphony:extension";
 /// An API version this host can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum ApiVersion {
-    /// `symphony:extension@1.0.0`.
+    /// `symphony:extension@1.0.0`: `describe` and `invoke`.
     #[serde(rename = "1.0.0")]
     V1_0_0,
+    /// `symphony:extension@1.1.0`: adds `health`.
+    #[serde(rename = "1.1.0")]
+    V1_1_0,
 }
 
 impl ApiVersion {
     /// Every version this host links, oldest first.
-    pub const SUPPORTED: [ApiVersion; 1] = [ApiVersion::V1_0_0];
+    pub const SUPPORTED: [ApiVersion; 2] = [ApiVersion::V1_0_0, ApiVersion::V1_1_0];
 
-    /// `1.0.0`.
+    /// The newest version this host links: what new guests (and the guest SDK) target.
+    pub const LATEST: ApiVersion = ApiVersion::V1_1_0;
+
+    /// `1.0.0`, `1.1.0`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::V1_0_0 => "1.0.0",
+            Self::V1_1_0 => "1.1.0",
         }
+    }
+
+    /// Whether guests of this version export `health` (1.1.0 and later). For older guests
+    /// [`LoadedExtension::health`](crate::LoadedExtension::health) answers `Ready` itself.
+    #[must_use]
+    pub fn exports_health(self) -> bool {
+        self >= Self::V1_1_0
     }
 
     fn handler_export(self) -> String {
@@ -87,7 +101,8 @@ impl ComponentInfo {
     }
 }
 
-/// Which supported API version a compiled component exports.
+/// Which supported API version a compiled component exports: the newest `handler` export it has
+/// that this host has bindings for (a component exporting several gets the newest one's).
 ///
 /// # Errors
 /// [`HostError::IncompatibleApi`] naming what the component exports instead.
@@ -110,4 +125,27 @@ pub(crate) fn detect_api_version(
                 .collect::<Vec<_>>()
                 .join(", "),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supported_versions_are_oldest_first_and_end_with_latest() {
+        assert!(ApiVersion::SUPPORTED.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(ApiVersion::SUPPORTED.last(), Some(&ApiVersion::LATEST));
+    }
+
+    #[test]
+    fn handler_export_names_carry_the_version() {
+        assert_eq!(ApiVersion::V1_0_0.handler_export(), "symphony:extension/handler@1.0.0");
+        assert_eq!(ApiVersion::V1_1_0.handler_export(), "symphony:extension/handler@1.1.0");
+    }
+
+    #[test]
+    fn only_1_1_and_later_export_health() {
+        assert!(!ApiVersion::V1_0_0.exports_health());
+        assert!(ApiVersion::V1_1_0.exports_health());
+    }
 }

@@ -20,6 +20,7 @@ pub mod config_file;
 pub mod engine;
 pub mod error;
 pub mod extension_build;
+mod health_status;
 pub mod integrity;
 pub mod limits;
 pub mod manifest;
@@ -36,6 +37,7 @@ pub use config_file::ConfigFileError;
 pub use error::{
     CallError, ConductorError, ErrorClass, ErrorReport, ErrorSource, ExtensionError, HostError, TrapCode,
 };
+pub use health_status::HealthStatus;
 pub use limits::Limits;
 pub use manifest::{ExtensionManifest, Priority};
 pub use payload::{CallRequest, CancelToken, Payload};

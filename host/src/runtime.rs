@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::bindings::v1_0_0;
+use crate::bindings::v1_1_0;
 use crate::call_state::CallState;
 use crate::config::PlatformConfig;
 use crate::config_file::ConfigFileError;
@@ -74,8 +74,11 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_error)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link_error)?;
         crate::capability::observed_imports::observe_fs_and_env(&mut linker).map_err(link_error)?;
-        v1_0_0::Extension::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
-            .map_err(|e| EngineError { reason: e.to_string() })?;
+        // Only the newest minor's host imports: the linker resolves an older 1.x guest's
+        // `symphony:extension/host@1.0.0` import to this `@1.1.0` definition (same major,
+        // semver-compatible), so every supported version instantiates against this one linker.
+        v1_1_0::Extension::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
+            .map_err(link_error)?;
         Ok(Self { config, engine, linker, state: None })
     }
 
@@ -106,8 +109,9 @@ impl Runtime {
         &self.engine
     }
 
-    /// Load an extension from a manifest path, a directory holding one, or a name found in the
-    /// configured extension directories.
+    /// Load an extension from a manifest path, a directory holding one, or a name (`name`, or
+    /// `name@version` for one release) found in the configured extension directories; see
+    /// [`find`](Self::find).
     ///
     /// # Errors
     /// [`HostError::ManifestInvalid`] for a bad or missing manifest, other [`HostError`]s for a
@@ -136,7 +140,9 @@ impl Runtime {
         )
     }
 
-    /// Resolve an extension reference to its manifest.
+    /// Resolve an extension reference to its manifest: a manifest path, a directory holding one,
+    /// the name of a directory in the extension directories, `name@version` (that release), or a
+    /// plain `name` (the newest version of that name, when several releases sit side by side).
     ///
     /// # Errors
     /// [`LookupError`] when nothing matches or the manifest is invalid.
@@ -154,12 +160,19 @@ impl Runtime {
                 return Ok(ExtensionManifest::load(&manifest_path)?);
             }
         }
-        for manifest_path in self.manifest_paths() {
-            if let Ok(m) = ExtensionManifest::load(&manifest_path)
-                && m.name == reference
-            {
-                return Ok(m);
-            }
+        // `name@version` names one release; a plain name, the newest of its releases.
+        let (name, version) = match reference.split_once('@') {
+            Some((name, version)) => (name, Some(version)),
+            None => (reference, None),
+        };
+        let newest = self
+            .manifest_paths()
+            .iter()
+            .filter_map(|manifest_path| ExtensionManifest::load(manifest_path).ok())
+            .filter(|m| m.name == name && version.is_none_or(|v| m.version.to_string() == v))
+            .max_by(|a, b| a.version.cmp(&b.version));
+        if let Some(manifest) = newest {
+            return Ok(manifest);
         }
         Err(LookupError::NotFound {
             reference: reference.to_owned(),

@@ -5,6 +5,11 @@
 //! interrupts at the deadline; a tokio timeout backs that up for host calls epochs cannot
 //! interrupt. After: traps become typed [`HostError`]s, output size is checked, usage is
 //! reported. The store is dropped on every path, so a poisoned instance is never reused.
+//!
+//! Which generated bindings a call goes through depends on the API version the guest exports;
+//! that dispatch is `sandbox/template.rs`'s.
+
+mod template;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,8 +19,9 @@ use serde::Serialize;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use self::template::{Operation, Returned, Template};
 use crate::audit::AuditEvent;
-use crate::bindings::v1_0_0::{ExtensionPre, symphony::extension::types};
+use crate::bindings::v1_1_0::symphony::extension::types;
 use crate::call_log::CallLog;
 use crate::call_state::CallState;
 use crate::capability::CapabilityGrant;
@@ -26,6 +32,7 @@ use crate::component_info::{ApiVersion, ComponentInfo, detect_api_version};
 use crate::config::PlatformConfig;
 use crate::engine::SandboxEngine;
 use crate::error::{CallError, ExtensionError, HostError, TrapCode};
+use crate::health_status::HealthStatus;
 use crate::limits::limiter::{Breach, StoreLimiter};
 use crate::manifest::ExtensionManifest;
 use crate::payload::{CallRequest, CancelToken, Payload};
@@ -82,8 +89,7 @@ pub struct LoadedExtension {
     limits: EffectiveLimits,
     grant: CapabilityGrant,
     info: ComponentInfo,
-    api_version: ApiVersion,
-    pre: ExtensionPre<CallState>,
+    template: Template,
     engine: Arc<SandboxEngine>,
     state: Option<Arc<StateDir>>,
 }
@@ -92,15 +98,10 @@ impl std::fmt::Debug for LoadedExtension {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedExtension")
             .field("id", &self.manifest.id())
-            .field("api_version", &self.api_version)
+            .field("api_version", &self.api_version())
             .field("limits", &self.limits.limits)
             .finish_non_exhaustive()
     }
-}
-
-enum Operation {
-    Invoke(types::Request),
-    Describe,
 }
 
 /// What a run left behind besides its result.
@@ -109,11 +110,6 @@ struct RunReport {
     log: CallLog,
     denials: Vec<CapabilityDenial>,
     progress: Option<f32>,
-}
-
-enum Returned {
-    Invoke(Result<types::Response, types::ExtensionError>),
-    Describe(types::Metadata),
 }
 
 impl LoadedExtension {
@@ -155,13 +151,13 @@ impl LoadedExtension {
         };
         let api_version = detect_api_version(engine.wasmtime(), &component)?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| invalid(&path, &e))?;
-        let pre = ExtensionPre::new(instance_pre).map_err(|e| invalid(&path, &e))?;
+        let template = Template::new(api_version, instance_pre).map_err(|e| invalid(&path, &e))?;
         if let Some(state) = &state {
             state
                 .audit()
                 .record(Some(&manifest.id()), AuditEvent::extension_loaded(&info.sha256, api_version));
         }
-        Ok(Self { manifest, limits, grant, info, api_version, pre, engine, state })
+        Ok(Self { manifest, limits, grant, info, template, engine, state })
     }
 
     /// The manifest it was loaded from.
@@ -188,10 +184,10 @@ impl LoadedExtension {
         &self.info
     }
 
-    /// The WIT API version the component was built against.
+    /// The WIT API version the component was built against (the newest `handler` export it has).
     #[must_use]
     pub fn api_version(&self) -> ApiVersion {
-        self.api_version
+        self.template.api_version()
     }
 
     /// Run one request in a fresh sandbox.
@@ -232,10 +228,7 @@ impl LoadedExtension {
                 }
             }
             Ok(Returned::Invoke(Err(guest))) => Err(CallError::Guest(guest_error(guest))),
-            Ok(Returned::Describe(_)) => Err(CallError::Host(HostError::GuestTrap {
-                code: TrapCode::Other,
-                message: "describe answered an invoke".into(),
-            })),
+            Ok(_) => Err(CallError::Host(mismatched("invoke"))),
             Err(host) => Err(CallError::Host(host)),
         };
         if let Some(state) = &self.state {
@@ -280,10 +273,27 @@ impl LoadedExtension {
             Ok(Returned::Describe(m)) => {
                 Ok(ExtensionMetadata { name: m.name, version: m.version, features: m.features })
             }
-            Ok(Returned::Invoke(_)) => Err(CallError::Host(HostError::GuestTrap {
-                code: TrapCode::Other,
-                message: "invoke answered a describe".into(),
-            })),
+            Ok(_) => Err(CallError::Host(mismatched("describe"))),
+            Err(host) => Err(CallError::Host(host)),
+        }
+    }
+
+    /// Ask the extension how it is doing (`handler.health`, in a fresh sandbox under the same
+    /// limits as a call).
+    ///
+    /// A guest built against API 1.0.0 has no `health` export: it is reported
+    /// [`HealthStatus::Ready`] without running anything, as a 1.1.0 guest keeping the SDK's
+    /// default would be ([`ApiVersion::exports_health`] tells the two apart).
+    ///
+    /// # Errors
+    /// [`CallError::Host`] when the sandbox stops the call (a trap, a limit).
+    pub async fn health(&self) -> Result<HealthStatus, CallError> {
+        if !self.api_version().exports_health() {
+            return Ok(HealthStatus::Ready);
+        }
+        match self.run(Operation::Health, CancelToken::new()).await.0 {
+            Ok(Returned::Health(status)) => Ok(health_status(status)),
+            Ok(_) => Err(CallError::Host(mismatched("health"))),
             Err(host) => Err(CallError::Host(host)),
         }
     }
@@ -337,16 +347,7 @@ impl LoadedExtension {
         let returned = if let Err(e) = fuel_set {
             Err(HostError::GuestTrap { code: TrapCode::Other, message: format!("cannot set fuel: {e}") })
         } else {
-            let run = async {
-                let bindings = self.pre.instantiate_async(&mut store).await?;
-                let handler = bindings.symphony_extension_handler();
-                match operation {
-                    Operation::Invoke(request) => {
-                        handler.call_invoke(&mut store, &request).await.map(Returned::Invoke)
-                    }
-                    Operation::Describe => handler.call_describe(&mut store).await.map(Returned::Describe),
-                }
-            };
+            let run = self.template.run(&mut store, operation);
             match tokio::time::timeout(deadline_len + TIMEOUT_GRACE, run).await {
                 Ok(Ok(returned)) => Ok(returned),
                 Ok(Err(err)) => Err(self.host_error(&err, store.data())),
@@ -418,6 +419,22 @@ impl LoadedExtension {
 
 fn invalid(path: &Path, err: &wasmtime::Error) -> HostError {
     HostError::InvalidComponent { path: path.to_path_buf(), reason: format!("{err:#}") }
+}
+
+/// An answer to another operation than the one asked: a bug in the dispatch, never the guest's.
+fn mismatched(operation: &str) -> HostError {
+    HostError::GuestTrap {
+        code: TrapCode::Other,
+        message: format!("{operation} got another operation's answer"),
+    }
+}
+
+fn health_status(status: types::HealthStatus) -> HealthStatus {
+    match status {
+        types::HealthStatus::Ready => HealthStatus::Ready,
+        types::HealthStatus::Degraded(reason) => HealthStatus::Degraded(reason),
+        types::HealthStatus::Unavailable(reason) => HealthStatus::Unavailable(reason),
+    }
 }
 
 fn guest_error(err: types::ExtensionError) -> ExtensionError {

@@ -208,3 +208,26 @@ fn audit_json_lists_every_sample_with_limits_in_base_units() {
     assert_eq!(env["capabilities"]["env"]["GREETING"], "hello from the platform policy");
     assert_eq!(env["capabilities"]["clocks"], false);
 }
+
+#[test]
+fn the_newer_versions_failure_is_served_by_the_older_version() {
+    let config = root().join("sample-extensions/symphony.toml");
+    let text = "A long text. ".repeat(30);
+    let input = serde_json::json!({ "text": text }).to_string();
+    let (code, json, out) = symphony(&[
+        "--config",
+        config.to_str().unwrap_or_default(),
+        "run",
+        "summarize@2.0.0",
+        "--input",
+        &input,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(json["served_by"], "summarize@1.0.0", "{json}");
+    assert_eq!(json["fallback"], true);
+    assert_eq!(json["degraded"], false);
+    let attempts = json["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts[0]["extension"], "summarize@2.0.0");
+    assert_eq!(attempts[0]["error_kind"], "unable_to_complete");
+}

@@ -2,7 +2,7 @@
 
 #![allow(clippy::expect_used)] // a failed expectation is the test failing
 
-use symphony_guest_sdk::harness::{CallError, HostError, Payload, TestHost};
+use symphony_guest_sdk::harness::{CallError, HealthStatus, HostError, Payload, TestHost};
 
 #[test]
 fn echoes_json_and_bytes_under_the_real_host() {
@@ -16,4 +16,8 @@ fn echoes_json_and_bytes_under_the_real_host() {
     let oversized = Payload::new("application/octet-stream", vec![7; 2 * 1024 * 1024]);
     let outcome = host.call(symphony_guest_sdk::harness::CallRequest::new(oversized));
     assert!(matches!(outcome.result, Err(CallError::Host(HostError::InputTooLarge { .. }))));
+
+    // Built with the SDK's default API (1.1.0): `health` is exported and answers the default.
+    assert_eq!(host.extension().api_version().as_str(), "1.1.0");
+    assert!(matches!(host.health(), Ok(HealthStatus::Ready)));
 }
