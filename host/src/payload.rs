@@ -86,6 +86,9 @@ pub struct CallRequest {
     pub attempt: u32,
     /// Cancellation shared with the caller.
     pub cancel: CancelToken,
+    /// Time the caller has left, in milliseconds: the call's deadline is the smaller of this
+    /// and its effective `deadline_ms` (the conductor passes its remaining request deadline).
+    pub deadline_cap_ms: Option<u64>,
 }
 
 impl CallRequest {
@@ -98,6 +101,7 @@ impl CallRequest {
             request_id: format!("req-{}-{n}", std::process::id()),
             attempt: 1,
             cancel: CancelToken::new(),
+            deadline_cap_ms: None,
         }
     }
 
@@ -120,6 +124,13 @@ impl CallRequest {
     #[must_use]
     pub fn request_id(mut self, id: impl Into<String>) -> Self {
         self.request_id = id.into();
+        self
+    }
+
+    /// Cap this call's deadline at `milliseconds` (never raises it).
+    #[must_use]
+    pub fn deadline_cap_ms(mut self, milliseconds: u64) -> Self {
+        self.deadline_cap_ms = Some(milliseconds);
         self
     }
 

@@ -207,15 +207,19 @@ impl LoadedExtension {
                 progress: None,
             };
         }
+        // A caller with less time left than the call's own deadline (the conductor's request
+        // deadline) shortens it; it never lengthens it.
+        let deadline_ms =
+            request.deadline_cap_ms.map_or(limits.deadline_ms, |cap| cap.min(limits.deadline_ms));
         let wit_request = types::Request {
             context: types::RequestContext {
                 request_id: request.request_id,
                 attempt: request.attempt,
-                deadline_remaining_ms: limits.deadline_ms,
+                deadline_remaining_ms: deadline_ms,
             },
             input: types::Payload { content_type: request.input.content_type, bytes: request.input.bytes },
         };
-        let (returned, report) = self.run(Operation::Invoke(wit_request), request.cancel).await;
+        let (returned, report) = self.run(Operation::Invoke(wit_request), request.cancel, deadline_ms).await;
         let result = match returned {
             Ok(Returned::Invoke(Ok(response))) => {
                 let output = Payload::new(response.output.content_type, response.output.bytes);
@@ -269,7 +273,7 @@ impl LoadedExtension {
     /// # Errors
     /// [`CallError::Host`] when the sandbox stops the call.
     pub async fn describe(&self) -> Result<ExtensionMetadata, CallError> {
-        match self.run(Operation::Describe, CancelToken::new()).await.0 {
+        match self.run(Operation::Describe, CancelToken::new(), self.limits.limits.deadline_ms).await.0 {
             Ok(Returned::Describe(m)) => {
                 Ok(ExtensionMetadata { name: m.name, version: m.version, features: m.features })
             }
@@ -291,7 +295,7 @@ impl LoadedExtension {
         if !self.api_version().exports_health() {
             return Ok(HealthStatus::Ready);
         }
-        match self.run(Operation::Health, CancelToken::new()).await.0 {
+        match self.run(Operation::Health, CancelToken::new(), self.limits.limits.deadline_ms).await.0 {
             Ok(Returned::Health(status)) => Ok(health_status(status)),
             Ok(_) => Err(CallError::Host(mismatched("health"))),
             Err(host) => Err(CallError::Host(host)),
@@ -303,10 +307,11 @@ impl LoadedExtension {
         &self,
         operation: Operation,
         cancel: CancelToken,
+        deadline_ms: u64,
     ) -> (Result<Returned, HostError>, RunReport) {
         let limits = self.limits.limits;
         let started = Instant::now();
-        let deadline_len = Duration::from_millis(limits.deadline_ms);
+        let deadline_len = Duration::from_millis(deadline_ms);
         let log = Arc::new(Mutex::new(CallLog::new(limits.log_bytes)));
         let denials = DenialRecorder::default();
         let state = CallState {
@@ -350,8 +355,8 @@ impl LoadedExtension {
             let run = self.template.run(&mut store, operation);
             match tokio::time::timeout(deadline_len + TIMEOUT_GRACE, run).await {
                 Ok(Ok(returned)) => Ok(returned),
-                Ok(Err(err)) => Err(self.host_error(&err, store.data())),
-                Err(_elapsed) => Err(HostError::DeadlineExceeded { limit_ms: limits.deadline_ms }),
+                Ok(Err(err)) => Err(self.host_error(&err, store.data(), deadline_ms)),
+                Err(_elapsed) => Err(HostError::DeadlineExceeded { limit_ms: deadline_ms }),
             }
         };
 
@@ -372,12 +377,12 @@ impl LoadedExtension {
     }
 
     /// Turn whatever stopped the guest into the typed error that explains it.
-    fn host_error(&self, err: &wasmtime::Error, state: &CallState) -> HostError {
+    fn host_error(&self, err: &wasmtime::Error, state: &CallState, deadline_ms: u64) -> HostError {
         let limits = &self.limits.limits;
         let trap = err.downcast_ref::<Trap>().copied();
         match trap {
             Some(Trap::OutOfFuel) => return HostError::OutOfFuel { limit_fuel: limits.fuel },
-            Some(Trap::Interrupt) => return HostError::DeadlineExceeded { limit_ms: limits.deadline_ms },
+            Some(Trap::Interrupt) => return HostError::DeadlineExceeded { limit_ms: deadline_ms },
             Some(Trap::StackOverflow) => {
                 return HostError::StackOverflow { limit_bytes: self.engine.stack_bytes() };
             }
@@ -387,7 +392,7 @@ impl LoadedExtension {
             return HostError::PoolExhausted;
         }
         if state.deadline_hit {
-            return HostError::DeadlineExceeded { limit_ms: limits.deadline_ms };
+            return HostError::DeadlineExceeded { limit_ms: deadline_ms };
         }
         // The guest's allocation failed because we refused the growth; whatever trap followed
         // (usually `unreachable` from the allocator's abort) is a consequence of that breach.

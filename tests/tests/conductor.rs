@@ -143,3 +143,28 @@ async fn cancellation_reaches_the_guest_and_releases_reservations() {
     assert!(fine.result.is_ok());
     assert_eq!(pool.in_use(), (0, 0));
 }
+
+#[tokio::test]
+async fn an_attempt_never_outlives_the_request_deadline() {
+    use symphony_host::{HostError, Runtime};
+    let mut config = symphony_tests::sample_config();
+    config.policy.ceilings.fuel = u64::MAX / 2;
+    let runtime = Runtime::new(config).expect("engine");
+    let (_dir, manifest) = symphony_tests::manifest_with_limits(
+        "infinite-loop",
+        "fuel = 1_000_000_000_000_000\ndeadline_ms = 5_000",
+    );
+    let spin = runtime.load_manifest(manifest).expect("load");
+    let conductor = Conductor::new(
+        Arc::new(ManualClock::new()),
+        RetryPolicy::default().request_deadline_ms(150),
+        BreakerPolicy::default(),
+    );
+    let outcome = conductor.call(&spin, request(json!({}))).await;
+    // The sandbox deadline was cut from the call's 5 000 ms to the request's 150 ms.
+    assert!(
+        matches!(outcome.result, Err(CallError::Host(HostError::DeadlineExceeded { limit_ms: 150 }))),
+        "{:?}",
+        outcome.result
+    );
+}

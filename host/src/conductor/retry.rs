@@ -158,7 +158,10 @@ impl Retrier {
             if attempt == 1 {
                 budget.deposit_first_attempt(self.clock.now());
             }
-            let outcome = target.invoke(request.clone().attempt(attempt)).await;
+            // The attempt may not outlive the request: its sandbox deadline is capped at what is left.
+            let left_ms =
+                u64::try_from(deadline.saturating_sub(self.clock.now()).as_millis()).unwrap_or(u64::MAX);
+            let outcome = target.invoke(request.clone().attempt(attempt).deadline_cap_ms(left_ms)).await;
             history.record(attempt, waited, &outcome);
             let error = match outcome.result {
                 Ok(output) => return history.end(Ok(output)),
