@@ -6,6 +6,7 @@ mod audit;
 mod build;
 mod check;
 mod demo;
+mod demo_conductor;
 mod display;
 mod pin;
 mod run;

@@ -86,6 +86,7 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path) -> ExitCode {
             outcome.usage.wall_ms
         );
     }
+    unexpected += super::demo_conductor::run(&runtime).await;
     println!();
     if unexpected == 0 {
         println!("every hostile extension was contained with a typed error; the host kept serving.");
