@@ -48,7 +48,7 @@ fn json_request(value: serde_json::Value) -> Option<CallRequest> {
 /// Run the conductor scenarios; returns how many did not behave as expected.
 pub(crate) async fn run(runtime: &Runtime) -> usize {
     println!();
-    println!("{:<28} {:<62} {}", "conductor scenario", "what happened", "outcome");
+    println!("{:<28} {:<62} outcome", "conductor scenario", "what happened");
     println!("{}", "─".repeat(140));
     let mut unexpected = 0;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
