@@ -53,6 +53,9 @@ pub struct ConductedOutcome {
     pub degraded: bool,
     /// What all attempts consumed together.
     pub usage: Usage,
+    /// The last attempt's own error when `result` holds the conductor's instead (retry budget
+    /// spent, cancelled after a failure): the more useful explanation of what went wrong.
+    pub last_attempt_error: Option<CallError>,
 }
 
 /// The `--json` fields a conducted call adds.
@@ -66,6 +69,9 @@ pub struct ConductedReport<'a> {
     pub fallback: bool,
     /// Degraded result.
     pub degraded: bool,
+    /// The last attempt's own error, when the conductor's error ended the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_attempt_error: Option<crate::error::ErrorReport>,
 }
 
 impl ConductedOutcome {
@@ -77,6 +83,7 @@ impl ConductedOutcome {
             attempts: &self.attempts,
             fallback: self.fallback,
             degraded: self.degraded,
+            last_attempt_error: self.last_attempt_error.as_ref().map(CallError::report),
         }
     }
 }
@@ -242,6 +249,7 @@ impl Conductor {
             fallback: false,
             degraded: false,
             usage: outcome.usage_total,
+            last_attempt_error: outcome.last_attempt_error,
         }
     }
 
@@ -282,6 +290,7 @@ impl Conductor {
                     outcome.usage = add_usage(outcome.usage, next.usage);
                     outcome.served_by = next.served_by;
                     outcome.result = next.result;
+                    outcome.last_attempt_error = next.last_attempt_error;
                     outcome.fallback = true;
                 }
                 ResolvedStep::Static(payload) => {
