@@ -95,3 +95,4 @@ pub async fn assert_still_serving() {
     assert_eq!(output.to_json().ok(), Some(input));
 }
 pub mod http_server;
+pub mod wat_component;

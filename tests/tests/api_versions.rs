@@ -139,17 +139,7 @@ fn guest_exporting(version: &str) -> anyhow::Result<Vec<u8>> {
     );
     let wit = std::fs::read_to_string(workspace_root().join("wit/v1.0.0/extension.wit"))?
         .replace("package symphony:extension@1.0.0;", &format!("package symphony:extension@{version};"));
-    let mut resolve = wit_parser::Resolve::default();
-    let package = resolve.push_str("extension.wit", &wit)?;
-    let world = resolve.select_world(&[package], Some("extension"))?;
-    let mut module = wat::parse_str(&wat)?;
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )?;
-    wit_component::ComponentEncoder::default().module(&module)?.validate(true).encode()
+    symphony_tests::wat_component::component_from_wat(&wit, &wat)
 }
 
 #[tokio::test]

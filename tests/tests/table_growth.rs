@@ -36,17 +36,8 @@ const TABLE_BOMB: &str = r#"
 "#;
 
 fn table_bomb_component() -> anyhow::Result<Vec<u8>> {
-    let mut resolve = wit_parser::Resolve::default();
-    let (package, _) = resolve.push_dir(workspace_root().join("wit/v1.0.0"))?;
-    let world = resolve.select_world(&[package], Some("extension"))?;
-    let mut module = wat::parse_str(TABLE_BOMB)?;
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )?;
-    wit_component::ComponentEncoder::default().module(&module)?.validate(true).encode()
+    let wit = std::fs::read_to_string(workspace_root().join("wit/v1.0.0/extension.wit"))?;
+    symphony_tests::wat_component::component_from_wat(&wit, TABLE_BOMB)
 }
 
 #[tokio::test]
