@@ -6,6 +6,7 @@
 //! Nothing here names a wasmtime type: the sandbox is reached through [`Invoke`], implemented for
 //! [`LoadedExtension`](crate::LoadedExtension) in [`invoke`] and by fakes in tests.
 
+pub mod anomaly;
 pub mod breaker;
 pub mod clock;
 pub mod fallback;
@@ -22,11 +23,12 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use anomaly::{AnomalyPolicy, HealthMonitor, HealthState, HealthStore, Monitored};
 pub use breaker::{BreakerPolicy, BreakerRegistry, CircuitBreaker, Guarded};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use fallback::{FallbackStep, FallbackTarget, LastGoodCache, ResolvedStep};
 pub use health::{BreakerState, HealthEvent, HealthEvents};
-pub use invoke::{Attempt, Invoke, InvokeOutcome};
+pub use invoke::{Attempt, Invoke, InvokeOutcome, ObservedOutcome};
 pub use profile::{ConductorConfig, ResilienceProfile, Route};
 pub use reservation::{Demand, ReservationPolicy, Reserved, ResourcePool};
 pub use retry::{Retrier, RetryBudgets, RetryOutcome, RetryPolicy};
@@ -34,7 +36,7 @@ pub use retry::{Retrier, RetryBudgets, RetryOutcome, RetryPolicy};
 use fallback::{may_fall_back, provides_all};
 
 use crate::audit::{AuditEvent, AuditLog};
-use crate::error::CallError;
+use crate::error::{CallError, ConductorError};
 use crate::payload::{CallRequest, Payload};
 use crate::sandbox::Usage;
 
@@ -98,6 +100,8 @@ pub struct Conductor {
     breakers: BreakerRegistry,
     last_good: LastGoodCache,
     pool: Option<ResourcePool>,
+    clock: Arc<dyn Clock>,
+    monitor: Option<HealthMonitor>,
 }
 
 impl Conductor {
@@ -122,11 +126,47 @@ impl Conductor {
             .collect();
         Self {
             retriers,
-            breakers: BreakerRegistry::new(clock, HealthEvents::default()),
+            breakers: BreakerRegistry::new(Arc::clone(&clock), HealthEvents::default()),
             last_good: LastGoodCache::default(),
             pool: None,
+            clock,
+            monitor: None,
             config,
         }
+    }
+
+    /// Judge every attempt with a health monitor running `policy` on this conductor's clock
+    /// and health events, remembering in `store` when given (history survives restarts).
+    ///
+    /// # Errors
+    /// [`anomaly::HealthStoreError`] when the store cannot be read.
+    pub fn with_anomaly_detection(
+        self,
+        policy: AnomalyPolicy,
+        store: Option<HealthStore>,
+    ) -> Result<Self, anomaly::HealthStoreError> {
+        let clock = Arc::clone(&self.clock);
+        let events = self.health().clone();
+        let monitor = match store {
+            Some(store) => HealthMonitor::with_store(policy, clock, events, store)?,
+            None => HealthMonitor::new(policy, clock, events),
+        };
+        Ok(self.with_monitor(monitor))
+    }
+
+    /// Judge every attempt with `monitor` (which should publish on [`health`](Self::health)
+    /// so subscribers and the audit log see its findings).
+    #[must_use]
+    pub fn with_monitor(mut self, monitor: HealthMonitor) -> Self {
+        monitor.attach_breakers(self.breakers.clone());
+        self.monitor = Some(monitor);
+        self
+    }
+
+    /// The health monitor, when anomaly detection is on.
+    #[must_use]
+    pub fn monitor(&self) -> Option<&HealthMonitor> {
+        self.monitor.as_ref()
     }
 
     /// Reserve each call's demand from `pool` before it runs (admission by priority).
@@ -160,9 +200,13 @@ impl Conductor {
         &self.breakers
     }
 
-    /// Append every breaker state change to `audit` (needs a tokio runtime; the task ends when
+    /// Append every breaker state change to `audit`, and have the health monitor (when there
+    /// is one) append its anomalies, quarantines and throttles (needs a tokio runtime; the task ends when
     /// the conductor's event channel closes).
     pub fn audit_health_events(&self, audit: AuditLog) {
+        if let Some(monitor) = &self.monitor {
+            monitor.attach_audit(audit.clone());
+        }
         let mut events = self.health().subscribe();
         tokio::spawn(async move {
             loop {
@@ -184,6 +228,8 @@ impl Conductor {
                         };
                         audit.record(Some(&extension), event);
                     }
+                    // The health monitor audits its own findings and actions, synchronously.
+                    Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "audit fell behind breaker events");
                     }
@@ -217,7 +263,29 @@ impl Conductor {
         let breaker_policy = self.config.profiles.get(profile_name).map(|p| p.breaker).unwrap_or_default();
         let id = target.id();
         let breaker = self.breakers.for_extension(&id, &breaker_policy);
-        let guarded = Guarded::new(target, breaker);
+        // Health first: a quarantined extension is refused before anything is reserved, and a
+        // throttled one waits for a slot that it holds across its retries.
+        let _slot = match &self.monitor {
+            Some(monitor) => {
+                if let Some(remaining_ms) = monitor.quarantine_remaining_ms(&id)
+                    && breaker.state() != BreakerState::Open
+                {
+                    // Quarantined by an earlier process: the breaker shows it too.
+                    breaker.force_open(remaining_ms);
+                }
+                match monitor.admit(&id).await {
+                    Ok(slot) => slot,
+                    Err(refused) => return refused_outcome(id, refused),
+                }
+            }
+            None => None,
+        };
+        let monitored = self.monitor.as_ref().map(|monitor| Monitored::new(target, monitor));
+        let observed: &dyn Invoke = match &monitored {
+            Some(monitored) => monitored,
+            None => target,
+        };
+        let guarded = Guarded::new(observed, breaker);
         let reserved = match (&self.pool, demand) {
             (Some(pool), Some(demand)) => Some(Reserved::new(&guarded, pool.clone(), demand)),
             _ => None,
@@ -310,6 +378,27 @@ impl Conductor {
             }
         }
         outcome
+    }
+}
+
+/// The outcome of a call the conductor refused before any attempt.
+fn refused_outcome(id: String, refused: ConductorError) -> ConductedOutcome {
+    let error = CallError::Conductor(refused);
+    let attempt = Attempt {
+        extension: id.clone(),
+        attempt: 1,
+        error_kind: Some(error.kind()),
+        error_source: Some(error.source_layer().to_string()),
+        backoff_ms: 0,
+    };
+    ConductedOutcome {
+        result: Err(error),
+        served_by: id,
+        attempts: vec![attempt],
+        fallback: false,
+        degraded: false,
+        usage: Usage::default(),
+        last_attempt_error: None,
     }
 }
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::byte_size;
 use crate::capability::{CapabilityPolicy, CapabilityRule};
-use crate::conductor::{ConductorConfig, ResilienceProfile, Route};
+use crate::conductor::{AnomalyPolicy, ConductorConfig, ResilienceProfile, Route};
 use crate::config_file::{ConfigFileError, read_toml};
 use crate::limits::{DeclaredLimits, LimitName, Limits};
 use crate::policy::{DEFAULT_CEILINGS, DEFAULT_STACK_BYTES, PlatformPolicy};
@@ -57,6 +57,8 @@ pub struct PlatformConfig {
     pub capabilities: CapabilityPolicy,
     /// Resilience profiles and per-extension routes (retry, breaker, fallback).
     pub conductor: ConductorConfig,
+    /// Anomaly detection: thresholds and the action per detector.
+    pub anomaly: AnomalyPolicy,
 }
 
 impl Default for PlatformConfig {
@@ -68,6 +70,7 @@ impl Default for PlatformConfig {
             policy: PlatformPolicy::default(),
             capabilities: CapabilityPolicy::default(),
             conductor: ConductorConfig::default(),
+            anomaly: AnomalyPolicy::default(),
         }
     }
 }
@@ -84,6 +87,8 @@ struct ConfigFile {
     capabilities: Vec<CapabilityRule>,
     #[serde(default)]
     conductor: ConductorFile,
+    #[serde(default)]
+    anomaly: AnomalyPolicy,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -200,6 +205,9 @@ impl PlatformConfig {
             }
         }
         let conductor = conductor_config(path, &text, file.conductor)?;
+        file.anomaly
+            .validate()
+            .map_err(|(field, message)| ConfigFileError::at_field(path, &text, field, message))?;
         Ok(Self {
             source: Some(path.to_path_buf()),
             extension_dirs: file
@@ -223,6 +231,7 @@ impl PlatformConfig {
                     .collect(),
             },
             conductor,
+            anomaly: file.anomaly,
         })
     }
 }

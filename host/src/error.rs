@@ -390,6 +390,14 @@ pub enum ConductorError {
     /// The caller cancelled the call.
     #[error("cancelled by the caller")]
     Cancelled,
+    /// The extension is quarantined by the health monitor; the guest was not run.
+    #[error("{extension} is quarantined: retry after {retry_after_ms} ms or use a fallback")]
+    Quarantined {
+        /// `name@version`.
+        extension: String,
+        /// Time left in the quarantine, in milliseconds.
+        retry_after_ms: u64,
+    },
 }
 
 impl ConductorError {
@@ -402,6 +410,7 @@ impl ConductorError {
             Self::RequestDeadlineExceeded { .. } => "request_deadline_exceeded",
             Self::Overloaded { .. } => "overloaded",
             Self::Cancelled => "cancelled",
+            Self::Quarantined { .. } => "quarantined",
         }
     }
 
@@ -409,9 +418,10 @@ impl ConductorError {
     #[must_use]
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::CircuitOpen { .. } | Self::RetryBudgetExhausted { .. } | Self::Overloaded { .. } => {
-                ErrorClass::Transient
-            }
+            Self::CircuitOpen { .. }
+            | Self::RetryBudgetExhausted { .. }
+            | Self::Overloaded { .. }
+            | Self::Quarantined { .. } => ErrorClass::Transient,
             Self::RequestDeadlineExceeded { .. } | Self::Cancelled => ErrorClass::Fatal,
         }
     }
@@ -420,7 +430,9 @@ impl ConductorError {
     #[must_use]
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {
-            Self::CircuitOpen { retry_after_ms, .. } => Some(*retry_after_ms),
+            Self::CircuitOpen { retry_after_ms, .. } | Self::Quarantined { retry_after_ms, .. } => {
+                Some(*retry_after_ms)
+            }
             _ => None,
         }
     }

@@ -19,6 +19,7 @@ pub mod config;
 pub mod config_file;
 pub mod engine;
 pub mod error;
+pub mod expected_profile;
 pub mod extension_build;
 mod health_status;
 pub mod integrity;
@@ -37,6 +38,7 @@ pub use config_file::ConfigFileError;
 pub use error::{
     CallError, ConductorError, ErrorClass, ErrorReport, ErrorSource, ExtensionError, HostError, TrapCode,
 };
+pub use expected_profile::ExpectedProfile;
 pub use health_status::HealthStatus;
 pub use limits::Limits;
 pub use manifest::{ExtensionManifest, Priority};

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::capability::{DeclaredCapabilities, resolve_declared};
 use crate::config_file::{ConfigFileError, read_toml};
+use crate::expected_profile::ExpectedProfile;
 use crate::limits::{DeclaredLimits, LimitName};
 
 /// File name the CLI looks for in an extension directory.
@@ -54,6 +55,8 @@ struct ManifestFile {
     limits: DeclaredLimits,
     #[serde(default)]
     capabilities: DeclaredCapabilities,
+    #[serde(default)]
+    expected: ExpectedProfile,
 }
 
 /// A parsed, validated extension manifest.
@@ -77,6 +80,8 @@ pub struct ExtensionManifest {
     pub limits: DeclaredLimits,
     /// Capabilities the extension asks for (host paths resolved); the policy decides.
     pub capabilities: DeclaredCapabilities,
+    /// What an ordinary call uses (`[expected]`), judged by the health monitor.
+    pub expected: ExpectedProfile,
 }
 
 impl ExtensionManifest {
@@ -114,6 +119,9 @@ impl ExtensionManifest {
                 format!("guest path `{}` must be absolute (e.g. \"/data\")", bad.guest),
             ));
         }
+        if let Some(field) = file.expected.zero_field() {
+            return Err(at(field, "must be greater than 0 (leave it out when there is no typical value)".into()));
+        }
         let dir = path.parent().unwrap_or(Path::new("."));
         if let Some(bad) = file.features.iter().find(|f| f.trim().is_empty()) {
             return Err(at("features", format!("feature names must not be empty (got {bad:?})")));
@@ -128,6 +136,7 @@ impl ExtensionManifest {
             features: file.features,
             limits: file.limits,
             capabilities: resolve_declared(file.capabilities, dir),
+            expected: file.expected,
         })
     }
 

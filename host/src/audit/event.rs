@@ -84,6 +84,22 @@ pub enum AuditEvent {
         /// How long it was open, in milliseconds.
         open_ms: u64,
     },
+    /// The health monitor found an anomaly and acted on it.
+    AnomalyDetected {
+        /// The detector (`profile_violation`, `approaching_limit`, ...).
+        anomaly: String,
+        /// What was done (`record`, `warn`, `throttle`, `quarantine`).
+        action: String,
+        /// The detector's evidence: the numbers compared and the window.
+        evidence: serde_json::Value,
+    },
+    /// An extension's concurrency was lowered for a while.
+    Throttled {
+        /// Concurrent calls it keeps.
+        concurrency: u32,
+        /// How long, in milliseconds.
+        period_ms: u64,
+    },
     /// The writer found the log's last record unreadable and started a new chain after it.
     /// Written by the audit log itself; the break stays in the file for `verify` to report.
     ChainRestarted {
@@ -109,6 +125,8 @@ impl AuditEvent {
             Self::CircuitOpened { .. } => "circuit_opened",
             Self::CircuitClosed { .. } => "circuit_closed",
             Self::ChainRestarted { .. } => "chain_restarted",
+            Self::AnomalyDetected { .. } => "anomaly_detected",
+            Self::Throttled { .. } => "throttled",
         }
     }
 
@@ -150,6 +168,18 @@ impl AuditEvent {
     #[must_use]
     pub fn quarantine_lifted(reason: impl Into<String>) -> Self {
         Self::QuarantineLifted { reason: reason.into() }
+    }
+
+    /// `anomaly_detected` for detector `anomaly`, acted on with `action`, with its `evidence`.
+    #[must_use]
+    pub fn anomaly_detected(anomaly: &str, action: &str, evidence: serde_json::Value) -> Self {
+        Self::AnomalyDetected { anomaly: anomaly.to_owned(), action: action.to_owned(), evidence }
+    }
+
+    /// `throttled` to `concurrency` concurrent calls for `period_ms` milliseconds.
+    #[must_use]
+    pub fn throttled(concurrency: u32, period_ms: u64) -> Self {
+        Self::Throttled { concurrency, period_ms }
     }
 
     /// `policy_changed` for `setting` going from `old` to `new`.
@@ -218,6 +248,8 @@ mod tests {
             AuditEvent::hash_mismatch(Path::new("x.wasm"), "aa", "bb"),
             AuditEvent::quarantined("too many breaches"),
             AuditEvent::quarantine_lifted("operator"),
+            AuditEvent::anomaly_detected("profile_violation", "quarantine", serde_json::json!({"ratio": 44.5})),
+            AuditEvent::throttled(1, 60_000),
             AuditEvent::policy_changed("policy.ceilings.fuel", 1, 2),
             AuditEvent::circuit_opened(5, 30_000),
             AuditEvent::circuit_closed(30_000),

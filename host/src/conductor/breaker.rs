@@ -195,6 +195,32 @@ impl CircuitBreaker {
         outcome
     }
 
+    /// Force the breaker open for `period_ms` whatever its state (a quarantine). Calls are
+    /// refused until then; afterwards it probes as usual, and a failed probe reopens it for a
+    /// period grown from this one. A breaker already open for longer stays as it is.
+    pub fn force_open(&self, period_ms: u64) {
+        let now = self.clock.now();
+        let mut core = self.lock();
+        let until = now.saturating_add(Duration::from_millis(period_ms));
+        if let Phase::Open { until: current, .. } = core.phase
+            && current >= until
+        {
+            return;
+        }
+        let ratio = core.window.totals(millis(now)).failure_ratio();
+        self.open(&mut core, now, period_ms, ratio);
+    }
+
+    /// Close the breaker now and forget its window (an operator put the extension back into
+    /// service).
+    pub fn reset(&self) {
+        let mut core = self.lock();
+        core.window.clear();
+        if !matches!(core.phase, Phase::Closed) {
+            self.transition(&mut core, Phase::Closed, 0.0);
+        }
+    }
+
     fn refusal(&self, retry_after_ms: u64) -> ConductorError {
         ConductorError::CircuitOpen { extension: self.extension.clone(), retry_after_ms }
     }

@@ -1,9 +1,11 @@
-//! Health events: breaker state changes (and later quarantine) broadcast to any embedder that
+//! Health events: breaker state changes, anomalies and what was done about them, broadcast to any embedder that
 //! subscribes. Sending never blocks: a slow subscriber misses events (and is told how many)
 //! rather than slowing calls down.
 
 use serde::Serialize;
 use tokio::sync::broadcast;
+
+use crate::conductor::anomaly::{Action, Anomaly, AnomalyKind};
 
 /// Events kept for subscribers that fall behind.
 pub const DEFAULT_HEALTH_EVENT_CAPACITY: usize = 1024;
@@ -36,6 +38,44 @@ pub enum HealthEvent {
         failure_ratio: f64,
         /// How long it stays open, in milliseconds (when `to` is `open`).
         open_for_ms: Option<u64>,
+    },
+    /// A detector found something, and the policy's action was taken.
+    AnomalyDetected {
+        /// `name@version`.
+        extension: String,
+        /// The finding with its evidence.
+        anomaly: Anomaly,
+        /// What was done.
+        action: Action,
+    },
+    /// An extension was quarantined: its breaker is forced open for `period_ms`.
+    Quarantined {
+        /// `name@version`.
+        extension: String,
+        /// The detector that caused it.
+        reason: AnomalyKind,
+        /// One line of evidence.
+        evidence: String,
+        /// How long, in milliseconds.
+        period_ms: u64,
+        /// This extension's quarantine count, this one included.
+        nth: u32,
+    },
+    /// A quarantine ended: its period passed or an operator lifted it.
+    QuarantineLifted {
+        /// `name@version`.
+        extension: String,
+        /// Why.
+        reason: String,
+    },
+    /// An extension's concurrency was lowered for a while.
+    Throttled {
+        /// `name@version`.
+        extension: String,
+        /// Concurrent calls it keeps.
+        concurrency: u32,
+        /// How long, in milliseconds.
+        period_ms: u64,
     },
 }
 

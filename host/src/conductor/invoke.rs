@@ -6,12 +6,26 @@ use std::pin::Pin;
 
 use serde::Serialize;
 
+use crate::capability::denials::{CapabilityDenial, CapabilityKind};
+use crate::conductor::anomaly::Expectations;
 use crate::error::CallError;
 use crate::payload::{CallRequest, Payload};
 use crate::sandbox::{LoadedExtension, Usage};
 
 /// A boxed future borrowing its invoker.
 pub type InvokeFuture<'a> = Pin<Box<dyn Future<Output = InvokeOutcome> + Send + 'a>>;
+
+/// A boxed future of an attempt with what the health monitor observes.
+pub type ObservedFuture<'a> = Pin<Box<dyn Future<Output = ObservedOutcome> + Send + 'a>>;
+
+/// One attempt plus what only the sandbox saw: denied capability attempts.
+#[derive(Debug)]
+pub struct ObservedOutcome {
+    /// The attempt.
+    pub outcome: InvokeOutcome,
+    /// Capability attempts denied during it.
+    pub denials: Vec<CapabilityDenial>,
+}
 
 /// What one attempt returned.
 #[derive(Debug)]
@@ -28,6 +42,18 @@ pub trait Invoke: Send + Sync {
     fn id(&self) -> String;
     /// Run one attempt.
     fn invoke(&self, request: CallRequest) -> InvokeFuture<'_>;
+
+    /// What the health monitor judges this target against: effective limits, declared profile
+    /// and declared capabilities. Default: nothing declared, nothing judged against it.
+    fn expectations(&self) -> Expectations {
+        Expectations::default()
+    }
+
+    /// Run one attempt and report the capability attempts denied during it. Default: `invoke`,
+    /// with none.
+    fn invoke_observed(&self, request: CallRequest) -> ObservedFuture<'_> {
+        Box::pin(async move { ObservedOutcome { outcome: self.invoke(request).await, denials: Vec::new() } })
+    }
 }
 
 impl<T: Invoke + ?Sized> Invoke for &T {
@@ -38,6 +64,14 @@ impl<T: Invoke + ?Sized> Invoke for &T {
     fn invoke(&self, request: CallRequest) -> InvokeFuture<'_> {
         (**self).invoke(request)
     }
+
+    fn expectations(&self) -> Expectations {
+        (**self).expectations()
+    }
+
+    fn invoke_observed(&self, request: CallRequest) -> ObservedFuture<'_> {
+        (**self).invoke_observed(request)
+    }
 }
 
 impl<T: Invoke + ?Sized> Invoke for std::sync::Arc<T> {
@@ -47,6 +81,14 @@ impl<T: Invoke + ?Sized> Invoke for std::sync::Arc<T> {
 
     fn invoke(&self, request: CallRequest) -> InvokeFuture<'_> {
         (**self).invoke(request)
+    }
+
+    fn expectations(&self) -> Expectations {
+        (**self).expectations()
+    }
+
+    fn invoke_observed(&self, request: CallRequest) -> ObservedFuture<'_> {
+        (**self).invoke_observed(request)
     }
 }
 
@@ -59,6 +101,36 @@ impl Invoke for LoadedExtension {
         Box::pin(async move {
             let outcome = self.call(request).await;
             InvokeOutcome { result: outcome.result, usage: outcome.usage }
+        })
+    }
+
+    fn expectations(&self) -> Expectations {
+        let declared = &self.manifest().capabilities;
+        let capabilities = [
+            (CapabilityKind::Filesystem, !declared.filesystem.is_empty()),
+            (CapabilityKind::Env, !declared.env.is_empty()),
+            (CapabilityKind::Clocks, declared.clocks),
+            (CapabilityKind::Random, declared.random),
+            (CapabilityKind::Stdio, declared.stdio),
+            (CapabilityKind::Network, !declared.network.is_empty()),
+        ];
+        Expectations {
+            fuel_limit: Some(self.limits().limits.fuel),
+            memory_limit: Some(self.limits().limits.memory_bytes),
+            expected: self.manifest().expected,
+            declared_capabilities: Some(
+                capabilities.into_iter().filter_map(|(kind, asked)| asked.then_some(kind)).collect(),
+            ),
+        }
+    }
+
+    fn invoke_observed(&self, request: CallRequest) -> ObservedFuture<'_> {
+        Box::pin(async move {
+            let outcome = self.call(request).await;
+            ObservedOutcome {
+                outcome: InvokeOutcome { result: outcome.result, usage: outcome.usage },
+                denials: outcome.denials,
+            }
         })
     }
 }

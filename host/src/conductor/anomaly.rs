@@ -1,0 +1,77 @@
+//! Anomaly detection and health: every attempt's usage report is compared with the extension's
+//! manifest (declared profile, declared capabilities, effective limits) and with its own robust
+//! baseline; findings become typed [`Anomaly`] events with evidence, and the policy decides
+//! whether to record, warn, throttle or quarantine.
+//!
+//! - [`sample`]: what one attempt tells the monitor, and what the extension is judged against;
+//! - [`robust`]: median/MAD, moving averages, trends;
+//! - [`history`]: the bounded per-extension memory and its baseline;
+//! - [`detector`]: the five detectors;
+//! - [`policy`]: thresholds and actions (`[anomaly]` in `symphony.toml`);
+//! - [`monitor`]: the shared [`HealthMonitor`] that acts on findings;
+//! - [`store`]: crash-safe persistence under the state directory;
+//! - [`report`]: what `symphony health` shows.
+//!
+//! The conductor puts [`Monitored`] innermost, right around the extension, so every attempt
+//! that ran the guest is observed and the conductor's own refusals never are.
+
+pub mod detector;
+pub mod history;
+pub mod monitor;
+pub mod policy;
+pub mod report;
+pub mod robust;
+pub mod sample;
+pub mod store;
+
+pub use detector::{Anomaly, AnomalyKind};
+pub use history::{AnomalyRecord, ExtensionHistory, Quarantine};
+pub use monitor::HealthMonitor;
+pub use policy::{Action, AnomalyPolicy, QuarantinePolicy, ThrottlePolicy, Thresholds};
+pub use report::{ExtensionHealth, HealthState};
+pub use sample::{Expectations, Metric, Observation, Sample};
+pub use store::{HealthStore, HealthStoreError};
+
+use crate::conductor::invoke::{Invoke, InvokeFuture};
+use crate::payload::CallRequest;
+
+/// An extension whose every attempt the monitor observes.
+#[derive(Debug)]
+pub struct Monitored<'m, I> {
+    inner: I,
+    monitor: &'m HealthMonitor,
+}
+
+impl<'m, I: Invoke> Monitored<'m, I> {
+    /// Observe `inner`'s attempts with `monitor`.
+    #[must_use]
+    pub fn new(inner: I, monitor: &'m HealthMonitor) -> Self {
+        Self { inner, monitor }
+    }
+}
+
+impl<I: Invoke> Invoke for Monitored<'_, I> {
+    fn id(&self) -> String {
+        self.inner.id()
+    }
+
+    fn expectations(&self) -> Expectations {
+        self.inner.expectations()
+    }
+
+    fn invoke(&self, request: CallRequest) -> InvokeFuture<'_> {
+        Box::pin(async move {
+            let observed = self.inner.invoke_observed(request).await;
+            let outcome = observed.outcome;
+            let output_bytes = outcome.result.as_ref().map_or(0, |p| p.bytes.len() as u64);
+            let observation = Observation {
+                usage: outcome.usage,
+                output_bytes,
+                error: outcome.result.as_ref().err(),
+                denials: &observed.denials,
+            };
+            self.monitor.observe(&self.inner.id(), &self.inner.expectations(), &observation);
+            outcome
+        })
+    }
+}

@@ -1,0 +1,105 @@
+//! Robust statistics for baselines: median, median absolute deviation, exponentially weighted
+//! moving average and a least-squares slope. Plain functions over `f64`, no allocation beyond
+//! the scratch buffer the caller passes.
+
+use serde::{Deserialize, Serialize};
+
+/// Scales a median absolute deviation to a standard deviation for normally distributed data,
+/// so a robust z-score reads like an ordinary one.
+pub const MAD_TO_SIGMA: f64 = 1.4826;
+
+/// Median of `values` (sorted in place). `None` when empty.
+#[must_use]
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 0 { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] })
+}
+
+/// Median and median absolute deviation of `values`; `values` is overwritten (used as scratch).
+/// `None` when empty.
+#[must_use]
+pub fn median_mad(values: &mut [f64]) -> Option<(f64, f64)> {
+    let center = median(values)?;
+    for v in values.iter_mut() {
+        *v = (*v - center).abs();
+    }
+    let mad = median(values)?;
+    Some((center, mad))
+}
+
+/// Least-squares slope of `values` against their index (units per step). `None` for fewer
+/// than two points.
+#[must_use]
+pub fn slope(values: &[f64]) -> Option<f64> {
+    let n = values.len();
+    if n < 2 {
+        return None;
+    }
+    let n_f = n as f64;
+    let mean_x = (n_f - 1.0) / 2.0;
+    let mean_y = values.iter().sum::<f64>() / n_f;
+    let (mut num, mut den) = (0.0, 0.0);
+    for (i, y) in values.iter().enumerate() {
+        let dx = i as f64 - mean_x;
+        num += dx * (y - mean_y);
+        den += dx * dx;
+    }
+    (den > 0.0).then(|| num / den)
+}
+
+/// An exponentially weighted moving average; the first value seeds it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ewma {
+    value: Option<f64>,
+}
+
+impl Ewma {
+    /// Fold in `sample` with weight `alpha` (0..=1; higher follows faster).
+    pub fn update(&mut self, sample: f64, alpha: f64) {
+        self.value = Some(match self.value {
+            None => sample,
+            Some(previous) => previous + alpha * (sample - previous),
+        });
+    }
+
+    /// The current average, if any sample was seen.
+    #[must_use]
+    pub fn value(&self) -> Option<f64> {
+        self.value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_mad_ignore_outliers() {
+        let mut values = vec![10.0, 11.0, 9.0, 10.0, 1000.0];
+        let (m, mad) = median_mad(&mut values).unwrap();
+        assert_eq!(m, 10.0);
+        assert_eq!(mad, 1.0);
+        assert_eq!(median(&mut [1.0, 2.0, 3.0, 4.0]), Some(2.5));
+        assert_eq!(median(&mut []), None);
+    }
+
+    #[test]
+    fn slope_of_a_line_is_its_step() {
+        assert_eq!(slope(&[1.0, 3.0, 5.0, 7.0]), Some(2.0));
+        assert_eq!(slope(&[4.0, 4.0, 4.0]), Some(0.0));
+        assert_eq!(slope(&[1.0]), None);
+    }
+
+    #[test]
+    fn ewma_moves_towards_new_samples() {
+        let mut avg = Ewma::default();
+        assert_eq!(avg.value(), None);
+        avg.update(10.0, 0.5);
+        avg.update(20.0, 0.5);
+        assert_eq!(avg.value(), Some(15.0));
+    }
+}

@@ -1,0 +1,144 @@
+//! What the health monitor learns from one attempt: the [`Observation`] the conductor hands it,
+//! the compact [`Sample`] it keeps, the [`Metric`]s it judges, and the [`Expectations`] an
+//! extension brings (its effective limits, declared profile and declared capabilities).
+
+use serde::{Deserialize, Serialize};
+
+use crate::capability::denials::{CapabilityDenial, CapabilityKind};
+use crate::conductor::breaker::counts_as_failure;
+use crate::error::{CallError, ErrorSource};
+use crate::expected_profile::ExpectedProfile;
+use crate::sandbox::Usage;
+
+/// One attempt as remembered: what it consumed and whether it failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Fuel consumed, in fuel units.
+    pub fuel: u64,
+    /// Peak linear memory, in bytes.
+    pub memory_bytes: u64,
+    /// Wall time, in microseconds.
+    pub latency_us: u64,
+    /// Output size, in bytes (0 on failure).
+    pub output_bytes: u64,
+    /// Whether the attempt failed in a way that says something about the extension's health
+    /// (the breaker's definition: caller mistakes and the conductor's own refusals are not).
+    pub failed: bool,
+}
+
+/// A per-call quantity the monitor keeps a baseline for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Fuel units.
+    Fuel,
+    /// Peak memory, bytes.
+    MemoryBytes,
+    /// Wall time, microseconds.
+    LatencyUs,
+    /// Output, bytes.
+    OutputBytes,
+}
+
+impl Metric {
+    /// Every metric, in report order.
+    pub const ALL: [Self; 4] = [Self::Fuel, Self::MemoryBytes, Self::LatencyUs, Self::OutputBytes];
+
+    /// This metric's value in `sample`.
+    #[must_use]
+    pub fn of(self, sample: &Sample) -> u64 {
+        match self {
+            Self::Fuel => sample.fuel,
+            Self::MemoryBytes => sample.memory_bytes,
+            Self::LatencyUs => sample.latency_us,
+            Self::OutputBytes => sample.output_bytes,
+        }
+    }
+
+    /// Stable snake_case name (with its unit).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fuel => "fuel",
+            Self::MemoryBytes => "memory_bytes",
+            Self::LatencyUs => "latency_us",
+            Self::OutputBytes => "output_bytes",
+        }
+    }
+
+    /// The declared typical value for this metric, in this metric's unit.
+    #[must_use]
+    pub fn expected(self, profile: &ExpectedProfile) -> Option<u64> {
+        match self {
+            Self::Fuel => profile.fuel,
+            Self::MemoryBytes => profile.memory_bytes,
+            Self::LatencyUs => profile.latency_ms.map(|ms| ms.saturating_mul(1000)),
+            Self::OutputBytes => profile.output_bytes,
+        }
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One finished attempt, as the conductor saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation<'a> {
+    /// What it consumed.
+    pub usage: Usage,
+    /// Output size in bytes (0 on failure).
+    pub output_bytes: u64,
+    /// Why it failed, if it did.
+    pub error: Option<&'a CallError>,
+    /// Capability attempts that were denied during the call.
+    pub denials: &'a [CapabilityDenial],
+}
+
+impl Observation<'_> {
+    /// Whether the attempt says anything about the extension: the conductor's own refusals
+    /// (circuit open, overloaded, cancelled) never ran the guest.
+    #[must_use]
+    pub fn is_evidence(&self) -> bool {
+        !matches!(self.error.map(CallError::source_layer), Some(ErrorSource::Conductor))
+    }
+
+    /// The compact sample kept in history.
+    #[must_use]
+    pub fn sample(&self) -> Sample {
+        Sample {
+            fuel: self.usage.fuel,
+            memory_bytes: self.usage.memory_peak_bytes,
+            latency_us: self.usage.wall_us,
+            output_bytes: self.output_bytes,
+            failed: self.error.is_some_and(counts_as_failure),
+        }
+    }
+}
+
+/// What an extension brings to be judged against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expectations {
+    /// Effective fuel limit per call, in fuel units.
+    pub fuel_limit: Option<u64>,
+    /// Effective memory limit per call, in bytes.
+    pub memory_limit: Option<u64>,
+    /// The manifest's `[expected]` profile.
+    pub expected: ExpectedProfile,
+    /// Capability kinds the manifest declares; `None` when unknown (nothing is judged).
+    pub declared_capabilities: Option<Vec<CapabilityKind>>,
+}
+
+impl Expectations {
+    /// The effective limit for `metric`, where there is one the monitor predicts against.
+    #[must_use]
+    pub fn limit(&self, metric: Metric) -> Option<u64> {
+        match metric {
+            Metric::Fuel => self.fuel_limit,
+            Metric::MemoryBytes => self.memory_limit,
+            Metric::LatencyUs | Metric::OutputBytes => None,
+        }
+    }
+}

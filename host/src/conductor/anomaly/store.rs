@@ -1,0 +1,222 @@
+//! [`HealthStore`]: extension histories persisted in the state directory (`health.redb`), so
+//! baselines, anomalies and quarantines survive CLI runs and host restarts.
+//!
+//! redb gives crash-safe transactions: a write either lands whole or not at all. Each record
+//! also carries a schema version and a sha256 of its body, so a record from a future schema or
+//! damaged on disk is skipped (and reported) rather than trusted. Size is bounded by the
+//! monitor: a fixed ring of calls and anomalies per `extension@version`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use sha2::{Digest, Sha256};
+
+use super::history::ExtensionHistory;
+
+/// File name under the state directory.
+pub const HEALTH_STORE_FILE: &str = "health.redb";
+/// Schema of the stored records.
+pub const HEALTH_SCHEMA: u16 = 1;
+/// How long opening waits for another process that holds the store, in milliseconds.
+const OPEN_WAIT_MS: u64 = 3_000;
+/// Pause between attempts to open a store held by another process, in milliseconds.
+const OPEN_RETRY_MS: u64 = 50;
+/// Bytes before the JSON body: schema (2) + sha256 (32).
+const HEADER_BYTES: usize = 2 + 32;
+
+const HISTORIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("histories");
+
+/// Why the health store could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HealthStoreError {
+    /// The database could not be opened or created.
+    #[error("cannot open health store {}: {reason}", path.display())]
+    Open {
+        /// The store file.
+        path: PathBuf,
+        /// The store's explanation.
+        reason: String,
+    },
+    /// Another process holds the store and did not let go in time.
+    #[error("health store {} is in use by another process", path.display())]
+    Busy {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// Reading or writing failed.
+    #[error("health store {}: {reason}", path.display())]
+    Io {
+        /// The store file.
+        path: PathBuf,
+        /// The store's explanation.
+        reason: String,
+    },
+}
+
+/// A record that was skipped on load, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRecord {
+    /// `name@version`.
+    pub extension: String,
+    /// Why it was not trusted.
+    pub reason: String,
+}
+
+/// Histories by `name@version`.
+#[derive(Debug)]
+pub struct HealthStore {
+    path: PathBuf,
+    db: Database,
+}
+
+impl HealthStore {
+    /// The store's path under `state_dir`.
+    #[must_use]
+    pub fn default_path(state_dir: &Path) -> PathBuf {
+        state_dir.join(HEALTH_STORE_FILE)
+    }
+
+    /// Open or create the store at `path`, waiting briefly if another process holds it.
+    ///
+    /// # Errors
+    /// [`HealthStoreError::Busy`] when another process keeps it; [`HealthStoreError::Open`]
+    /// when it cannot be created or is not a store.
+    pub fn open(path: &Path) -> Result<Self, HealthStoreError> {
+        let mut waited = 0;
+        loop {
+            match Database::create(path) {
+                Ok(db) => return Ok(Self { path: path.to_path_buf(), db }),
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if waited < OPEN_WAIT_MS => {
+                    std::thread::sleep(Duration::from_millis(OPEN_RETRY_MS));
+                    waited += OPEN_RETRY_MS;
+                }
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                    return Err(HealthStoreError::Busy { path: path.to_path_buf() });
+                }
+                Err(e) => return Err(HealthStoreError::Open { path: path.to_path_buf(), reason: e.to_string() }),
+            }
+        }
+    }
+
+    /// The store file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every trusted history, plus the records that were skipped (unknown schema, damaged).
+    ///
+    /// # Errors
+    /// [`HealthStoreError::Io`] when the store cannot be read.
+    pub fn load(&self) -> Result<(BTreeMap<String, ExtensionHistory>, Vec<SkippedRecord>), HealthStoreError> {
+        let io = |e: &dyn std::fmt::Display| HealthStoreError::Io { path: self.path.clone(), reason: e.to_string() };
+        let mut histories = BTreeMap::new();
+        let mut skipped = Vec::new();
+        let read = self.db.begin_read().map_err(|e| io(&e))?;
+        let table = match read.open_table(HISTORIES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok((histories, skipped)),
+            Err(e) => return Err(io(&e)),
+        };
+        for entry in table.iter().map_err(|e| io(&e))? {
+            let (key, value) = entry.map_err(|e| io(&e))?;
+            let extension = key.value().to_owned();
+            match decode(value.value()) {
+                Ok(history) => {
+                    histories.insert(extension, history);
+                }
+                Err(reason) => skipped.push(SkippedRecord { extension, reason }),
+            }
+        }
+        Ok((histories, skipped))
+    }
+
+    /// Write `histories` in one durable transaction.
+    ///
+    /// # Errors
+    /// [`HealthStoreError::Io`] when the transaction fails (nothing is written then).
+    pub fn save<'a>(
+        &self,
+        histories: impl IntoIterator<Item = (&'a str, &'a ExtensionHistory)>,
+    ) -> Result<(), HealthStoreError> {
+        let io = |e: &dyn std::fmt::Display| HealthStoreError::Io { path: self.path.clone(), reason: e.to_string() };
+        let write = self.db.begin_write().map_err(|e| io(&e))?;
+        {
+            let mut table = write.open_table(HISTORIES).map_err(|e| io(&e))?;
+            for (extension, history) in histories {
+                let record = encode(history).map_err(|e| io(&e))?;
+                table.insert(extension, record.as_slice()).map_err(|e| io(&e))?;
+            }
+        }
+        write.commit().map_err(|e| io(&e))
+    }
+}
+
+fn encode(history: &ExtensionHistory) -> Result<Vec<u8>, serde_json::Error> {
+    let body = serde_json::to_vec(history)?;
+    let mut record = Vec::with_capacity(HEADER_BYTES + body.len());
+    record.extend_from_slice(&HEALTH_SCHEMA.to_le_bytes());
+    record.extend_from_slice(&Sha256::digest(&body));
+    record.extend_from_slice(&body);
+    Ok(record)
+}
+
+fn decode(record: &[u8]) -> Result<ExtensionHistory, String> {
+    if record.len() < HEADER_BYTES {
+        return Err(format!("record of {} bytes is shorter than its header", record.len()));
+    }
+    let schema = u16::from_le_bytes([record[0], record[1]]);
+    if schema != HEALTH_SCHEMA {
+        return Err(format!("schema {schema} is not the supported {HEALTH_SCHEMA}"));
+    }
+    let (digest, body) = record[2..].split_at(32);
+    if Sha256::digest(body).as_slice() != digest {
+        return Err("checksum mismatch".into());
+    }
+    serde_json::from_slice(body).map_err(|e| format!("unreadable body: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conductor::anomaly::policy::Thresholds;
+    use crate::conductor::anomaly::sample::Sample;
+
+    #[test]
+    fn histories_survive_reopening_and_damaged_records_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = HealthStore::default_path(dir.path());
+        let mut history = ExtensionHistory::default();
+        history.push(Sample { fuel: 7, ..Sample::default() }, None, &Thresholds::default());
+        {
+            let store = HealthStore::open(&path).unwrap();
+            store.save([("echo@1.0.0", &history)]).unwrap();
+            // A damaged record: valid header length, wrong checksum.
+            let write = store.db.begin_write().unwrap();
+            {
+                let mut table = write.open_table(HISTORIES).unwrap();
+                let mut bad = encode(&history).unwrap();
+                let last = bad.len() - 2;
+                bad[last] ^= 1;
+                table.insert("miner@1.0.0", bad.as_slice()).unwrap();
+            }
+            write.commit().unwrap();
+        }
+        let store = HealthStore::open(&path).unwrap();
+        let (histories, skipped) = store.load().unwrap();
+        assert_eq!(histories["echo@1.0.0"].calls, 1);
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].extension, "miner@1.0.0");
+    }
+
+    #[test]
+    fn a_second_open_in_the_same_process_waits_then_reports_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = HealthStore::default_path(dir.path());
+        let _held = HealthStore::open(&path).unwrap();
+        assert!(matches!(HealthStore::open(&path), Err(HealthStoreError::Busy { .. })));
+    }
+}
