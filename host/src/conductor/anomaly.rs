@@ -23,6 +23,8 @@ pub mod report;
 pub mod robust;
 pub mod sample;
 pub mod store;
+#[cfg(test)]
+mod tests;
 
 pub use detector::{Anomaly, AnomalyKind};
 pub use history::{AnomalyRecord, ExtensionHistory, Quarantine};

@@ -202,8 +202,15 @@ impl HealthMonitor {
             }
             state.dirty.insert(extension.to_owned());
         }
+        let mut force_open_ms = None;
         for event in events {
+            if let HealthEvent::Quarantined { period_ms, .. } = &event {
+                force_open_ms = Some(*period_ms);
+            }
             self.emit(event);
+        }
+        if let Some(period_ms) = force_open_ms {
+            self.force_breaker(extension, period_ms);
         }
         if !raised.is_empty() {
             // Findings and quarantines must survive a crash; ordinary calls are saved in batches.
@@ -254,7 +261,6 @@ impl HealthMonitor {
                     until_unix_ms: now_unix.saturating_add(period_ms),
                     nth,
                 });
-                self.force_breaker(extension, period_ms);
                 events.push(HealthEvent::Quarantined {
                     extension: extension.to_owned(),
                     reason: anomaly.kind(),
