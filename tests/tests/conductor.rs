@@ -36,6 +36,7 @@ async fn a_breaker_opened_by_one_caller_refuses_another_without_running_the_gues
             assert_eq!(extension, "flaky@1.0.0");
             assert_eq!(to, BreakerState::Open);
         }
+        other => panic!("expected the breaker to open first, got {other:?}"),
     }
 
     // Caller B: another tenant whose request would succeed — refused without running the guest.
