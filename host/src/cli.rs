@@ -7,7 +7,9 @@ mod build;
 mod check;
 mod demo;
 mod demo_conductor;
+mod demo_health;
 mod display;
+mod health;
 mod pin;
 mod run;
 
@@ -58,10 +60,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Every extension's health: status, breaker, baselines and recent anomalies.
+    Health {
+        #[command(subcommand)]
+        action: Option<HealthAction>,
+        /// Print a JSON array, one object per extension.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Trust a component as it is now: record its sha256 as the pin for its name@version.
     Pin {
         /// A manifest path, a directory holding one, or an extension name.
         extension: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HealthAction {
+    /// Lift an extension's quarantine (audited) and judge it afresh from its next calls.
+    Reset {
+        /// `name@version`, a name, or a manifest path.
+        extension: String,
+        /// Who or why, recorded in the audit log.
+        #[arg(long, default_value = "operator reset")]
+        reason: String,
     },
 }
 
@@ -75,10 +97,12 @@ enum AuditAction {
 #[must_use]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let default_filter = if matches!(cli.command, Command::Demo) { "error" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // The demo reports anomalies in its own table; elsewhere they are warnings.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -109,6 +133,10 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Audit { action: None, json } => audit::report(config, &state_dir, json),
         Command::Audit { action: Some(AuditAction::Verify), .. } => audit::verify(&state_dir),
         Command::Pin { extension } => pin::run(config, &state_dir, &extension),
+        Command::Health { action: None, json } => health::report(config, &state_dir, json),
+        Command::Health { action: Some(HealthAction::Reset { extension, reason }), json } => {
+            health::reset(config, &state_dir, &extension, &reason, json)
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The state directory (`--state-dir`, default `.symphony/`): the component pins, the compiled
-//! component cache and the audit log a runtime uses when it has one.
+//! component cache, the health history and the audit log a runtime uses when it has one.
 //!
 //! A [`Runtime`](crate::Runtime) built without a state directory (tests, the author harness)
 //! runs components without pins, cache or audit; the CLI always has one.
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use crate::audit::{AuditError, AuditEvent, AuditLog};
+use crate::conductor::anomaly::{HealthStore, HealthStoreError};
 use crate::error::HostError;
 use crate::integrity::{CompiledCache, IntegrityError, PinStore};
 
@@ -69,6 +70,16 @@ impl StateDir {
     #[must_use]
     pub fn audit(&self) -> &AuditLog {
         &self.audit
+    }
+
+    /// Open the health store (`health.redb`) holding every extension's history, anomalies and
+    /// quarantines. It is held exclusively while open, so commands open it only when they
+    /// call extensions through the conductor or report health.
+    ///
+    /// # Errors
+    /// [`HealthStoreError`] when it is held by another process for too long or unreadable.
+    pub fn open_health_store(&self) -> Result<HealthStore, HealthStoreError> {
+        HealthStore::open(&HealthStore::default_path(&self.path))
     }
 
     /// The compiled-component cache.

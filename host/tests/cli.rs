@@ -231,3 +231,60 @@ fn the_newer_versions_failure_is_served_by_the_older_version() {
     assert_eq!(attempts[0]["extension"], "summarize@2.0.0");
     assert_eq!(attempts[0]["error_kind"], "unable_to_complete");
 }
+
+#[test]
+fn the_miner_is_quarantined_across_runs_and_lifting_it_is_audited() {
+    let state = tempfile::tempdir().expect("state dir");
+    let state = state.path().to_str().unwrap_or_default().to_owned();
+    let with_state = |args: &[&str]| {
+        let mut all = vec!["--state-dir", state.as_str()];
+        all.extend_from_slice(args);
+        symphony(&all)
+    };
+    assert_eq!(with_state(&["pin", "miner"]).0, 0);
+    assert_eq!(with_state(&["pin", "text-stats"]).0, 0);
+    // Each run is its own process: the history that catches the miner is the persisted one.
+    let mut refused = None;
+    for call in 1..=12 {
+        let (code, json, text) = with_state(&["run", "miner", "--json"]);
+        if code != 0 {
+            assert_eq!(json["error"]["kind"], "quarantined", "{text}");
+            refused = Some(call);
+            break;
+        }
+        let (code, _, text) = with_state(&["run", "text-stats", "--input", r#"{"text":"a few words here"}"#]);
+        assert_eq!(code, 0, "{text}");
+    }
+    assert_eq!(refused, Some(11), "flagged on its 10th call, refused from the 11th");
+
+    let (code, json, text) = with_state(&["health", "--json"]);
+    assert_eq!(code, 0, "{text}");
+    let entries = json.as_array().expect("an array");
+    let miner = entries.iter().find(|e| e["extension"] == "miner@1.0.0").expect("miner");
+    assert_eq!(miner["status"], "quarantined", "{miner}");
+    assert_eq!(miner["breaker"], "open");
+    let finding = &miner["recent_anomalies"][0];
+    assert_eq!(finding["action"], "quarantine");
+    let evidence = &finding["anomaly"];
+    assert_eq!(evidence["detector"], "profile_violation");
+    assert_eq!(evidence["declared"], 1_000_000);
+    assert!(evidence["ratio"].as_f64() > Some(10.0), "{evidence}");
+    let text_stats = entries.iter().find(|e| e["extension"] == "text-stats@1.0.0").expect("text-stats");
+    assert_eq!(text_stats["status"], "healthy", "{text_stats}");
+    let echo = entries.iter().find(|e| e["extension"] == "echo@1.0.0").expect("never-called samples listed");
+    assert_eq!(echo["status"], "healthy");
+
+    let (code, json, text) = with_state(&["health", "reset", "miner@1.0.0", "--reason", "reviewed", "--json"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(json["lifted"], true);
+    assert_eq!(with_state(&["run", "miner"]).0, 0, "serving again after the lift");
+
+    let (code, _, text) = with_state(&["audit", "verify"]);
+    assert_eq!(code, 0, "{text}");
+    let log = std::fs::read_to_string(Path::new(&state).join("audit.log")).expect("audit log");
+    let events: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let of = |kind: &str| events.iter().filter(|e| e["event"] == kind && e["extension"] == "miner@1.0.0").count();
+    assert_eq!(of("anomaly_detected"), 1);
+    assert_eq!(of("quarantined"), 1);
+    assert_eq!(of("quarantine_lifted"), 1);
+}

@@ -65,13 +65,10 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: RunArgs)
     };
     let id = extension.manifest().id();
     if !args.direct {
-        let conductor_config = runtime.config().conductor.clone();
-        let clock: Arc<dyn crate::conductor::Clock> = Arc::new(SystemClock::default());
-        let pool = ResourcePool::new(ReservationPolicy::default(), Arc::clone(&clock));
-        let conductor = Conductor::from_config(clock, conductor_config).with_pool(pool);
-        if let Some(state) = runtime.state() {
-            conductor.audit_health_events(state.audit().clone());
-        }
+        let conductor = match platform_conductor(&runtime) {
+            Ok(conductor) => conductor,
+            Err(message) => return unusable(args.json, &message),
+        };
         let route = conductor.config().route(&extension.manifest().name).cloned().unwrap_or_default();
         let profile = conductor.config().profile_name(&extension.manifest().name).to_owned();
         let chain = resolve_chain(&runtime, &route.fallback);
@@ -98,6 +95,30 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: RunArgs)
 
 /// Load each fallback step; a step that cannot be loaded is skipped with a warning, so a broken
 /// fallback never breaks the primary path.
+/// The conductor every CLI command calls through: the config's profiles and routes, admission
+/// by priority, and anomaly detection with its history in the state directory, everything
+/// audited. Fails closed: without its health history the platform cannot tell whether an
+/// extension is quarantined, so nothing runs.
+///
+/// # Errors
+/// A message when the health store cannot be opened.
+pub(crate) fn platform_conductor(runtime: &Runtime) -> Result<Conductor, String> {
+    let clock: Arc<dyn crate::conductor::Clock> = Arc::new(SystemClock::default());
+    let pool = ResourcePool::new(ReservationPolicy::default(), Arc::clone(&clock));
+    let store = match runtime.state() {
+        Some(state) => Some(state.open_health_store().map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let conductor = Conductor::from_config(clock, runtime.config().conductor.clone())
+        .with_pool(pool)
+        .with_anomaly_detection(runtime.config().anomaly.clone(), store)
+        .map_err(|e| e.to_string())?;
+    if let Some(state) = runtime.state() {
+        conductor.audit_health_events(state.audit().clone());
+    }
+    Ok(conductor)
+}
+
 fn resolve_chain(runtime: &Runtime, steps: &[FallbackStep]) -> Vec<ResolvedStep> {
     let mut chain = Vec::with_capacity(steps.len());
     for step in steps {

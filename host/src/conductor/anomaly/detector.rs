@@ -60,7 +60,7 @@ impl std::fmt::Display for AnomalyKind {
 
 /// One anomaly with its evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "anomaly", rename_all = "snake_case")]
+#[serde(tag = "detector", rename_all = "snake_case")]
 pub enum Anomaly {
     /// Most recent calls used more than `tolerance` × the declared typical value.
     ProfileViolation {
@@ -214,17 +214,26 @@ fn min_shift(metric: Metric) -> f64 {
     }
 }
 
-/// Run every detector over `history` (newest call included) and the newest call's `denials`.
+/// The newest call as the detectors see it beyond its sample.
+#[derive(Debug, Clone, Copy)]
+pub struct Latest<'a> {
+    /// Capability attempts denied during it.
+    pub denials: &'a [CapabilityDenial],
+    /// Whether the sandbox stopped it (a trap or a limit): its runtime's failure path ran.
+    pub stopped_by_host: bool,
+}
+
+/// Run every detector over `history` (newest call included) and the newest call.
 #[must_use]
 pub fn detect(
     history: &ExtensionHistory,
-    denials: &[CapabilityDenial],
+    latest: Latest<'_>,
     expectations: &Expectations,
     thresholds: &Thresholds,
 ) -> Vec<Anomaly> {
     let mut found = Vec::new();
     profile_violations(history, expectations, thresholds, &mut found);
-    undeclared_capabilities(denials, expectations, &mut found);
+    undeclared_capabilities(latest, expectations, &mut found);
     if let Some(baseline) = history.baseline() {
         let recent = history.recent(thresholds.recent_calls);
         if recent.len() >= thresholds.recent_calls {
@@ -271,11 +280,22 @@ fn profile_violations(
     }
 }
 
-fn undeclared_capabilities(denials: &[CapabilityDenial], expectations: &Expectations, found: &mut Vec<Anomaly>) {
+/// Whether a denial is the guest runtime's own failure path rather than the guest's intent: a
+/// Rust guest that panics or fails to allocate reads `RUST_BACKTRACE` and writes its message to
+/// stderr. Those attempts are still denied and audited; they are just not anomalies.
+fn failure_path(denial: &CapabilityDenial, stopped_by_host: bool) -> bool {
+    stopped_by_host && matches!(denial.capability, CapabilityKind::Env | CapabilityKind::Stdio)
+}
+
+fn undeclared_capabilities(latest: Latest<'_>, expectations: &Expectations, found: &mut Vec<Anomaly>) {
     let Some(declared) = &expectations.declared_capabilities else { return };
+    let denials = latest.denials;
     let mut reported: Vec<CapabilityKind> = Vec::new();
     for denial in denials {
-        if declared.contains(&denial.capability) || reported.contains(&denial.capability) {
+        if declared.contains(&denial.capability)
+            || reported.contains(&denial.capability)
+            || failure_path(denial, latest.stopped_by_host)
+        {
             continue;
         }
         reported.push(denial.capability);

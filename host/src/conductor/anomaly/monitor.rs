@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::detector::{Anomaly, detect};
+use super::detector::{Anomaly, Latest, detect};
 use super::history::{AnomalyRecord, ExtensionHistory, Quarantine};
 use super::policy::{Action, AnomalyPolicy};
 use super::report::{ExtensionHealth, HealthState};
@@ -23,7 +23,7 @@ use crate::conductor::breaker::BreakerRegistry;
 use crate::conductor::health::{HealthEvent, HealthEvents};
 use crate::conductor::{BreakerState, Clock};
 use crate::audit::{AuditEvent, AuditLog};
-use crate::error::ConductorError;
+use crate::error::{CallError, ConductorError};
 
 /// Calls after an acted-on anomaly during which the extension is reported degraded.
 pub const DEGRADED_FOR_CALLS: u64 = 64;
@@ -176,7 +176,11 @@ impl HealthMonitor {
             let history = state.histories.entry(extension.to_owned()).or_default();
             let sample = observation.sample();
             history.push(sample, observation.error.map(|e| e.kind()), thresholds);
-            let found = detect(history, observation.denials, expectations, thresholds);
+            let latest = Latest {
+                denials: observation.denials,
+                stopped_by_host: matches!(observation.error, Some(CallError::Host(_))),
+            };
+            let found = detect(history, latest, expectations, thresholds);
             let cooldown = thresholds.recent_calls as u64;
             let fresh: Vec<Anomaly> =
                 found.into_iter().filter(|a| !history.raised_recently(&a.key(), cooldown)).collect();

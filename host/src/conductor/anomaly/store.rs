@@ -19,8 +19,9 @@ use super::history::ExtensionHistory;
 pub const HEALTH_STORE_FILE: &str = "health.redb";
 /// Schema of the stored records.
 pub const HEALTH_SCHEMA: u16 = 1;
-/// How long opening waits for another process that holds the store, in milliseconds.
-const OPEN_WAIT_MS: u64 = 3_000;
+/// How long opening waits for another process that holds the store, in milliseconds: one-shot
+/// commands hold it for the length of a call, so concurrent ones take turns.
+const OPEN_WAIT_MS: u64 = 30_000;
 /// Pause between attempts to open a store held by another process, in milliseconds.
 const OPEN_RETRY_MS: u64 = 50;
 /// Bytes before the JSON body: schema (2) + sha256 (32).
@@ -85,13 +86,20 @@ impl HealthStore {
     /// [`HealthStoreError::Busy`] when another process keeps it; [`HealthStoreError::Open`]
     /// when it cannot be created or is not a store.
     pub fn open(path: &Path) -> Result<Self, HealthStoreError> {
-        let mut waited = 0;
+        Self::open_within(path, Duration::from_millis(OPEN_WAIT_MS))
+    }
+
+    /// [`open`](Self::open), waiting at most `wait` for another holder.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_within(path: &Path, wait: Duration) -> Result<Self, HealthStoreError> {
+        let started = std::time::Instant::now();
         loop {
             match Database::create(path) {
                 Ok(db) => return Ok(Self { path: path.to_path_buf(), db }),
-                Err(redb::DatabaseError::DatabaseAlreadyOpen) if waited < OPEN_WAIT_MS => {
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if started.elapsed() < wait => {
                     std::thread::sleep(Duration::from_millis(OPEN_RETRY_MS));
-                    waited += OPEN_RETRY_MS;
                 }
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                     return Err(HealthStoreError::Busy { path: path.to_path_buf() });
@@ -213,10 +221,11 @@ mod tests {
     }
 
     #[test]
-    fn a_second_open_in_the_same_process_waits_then_reports_busy() {
+    fn a_store_held_elsewhere_is_reported_busy() {
         let dir = tempfile::tempdir().unwrap();
         let path = HealthStore::default_path(dir.path());
-        let _held = HealthStore::open(&path).unwrap();
-        assert!(matches!(HealthStore::open(&path), Err(HealthStoreError::Busy { .. })));
+        let _held = Database::create(&path).unwrap();
+        let err = HealthStore::open_within(&path, Duration::from_millis(100)).err();
+        assert!(matches!(err, Some(HealthStoreError::Busy { .. })), "{err:?}");
     }
 }
