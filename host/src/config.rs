@@ -309,6 +309,24 @@ mod tests {
     }
 
     #[test]
+    fn anomaly_policy_parses_and_a_bad_threshold_names_its_line_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("symphony.toml");
+        std::fs::write(&path, "[anomaly.actions]\nbaseline_shift = \"throttle\"\n").unwrap();
+        let config = PlatformConfig::load_file(&path).unwrap();
+        assert_eq!(
+            config.anomaly.action(crate::conductor::anomaly::AnomalyKind::BaselineShift),
+            crate::conductor::anomaly::Action::Throttle
+        );
+        std::fs::write(&path, "[anomaly.thresholds]\nrecent_calls = 4\nsustained_share = 2.0\n").unwrap();
+        let err = PlatformConfig::load_file(&path).err().unwrap();
+        assert_eq!((err.line, err.field.as_deref()), (Some(3), Some("anomaly.thresholds.sustained_share")));
+        std::fs::write(&path, "[anomaly.actions]\nprofile_violation = \"explode\"\n").unwrap();
+        let err = PlatformConfig::load_file(&path).err().unwrap();
+        assert_eq!(err.line, Some(2));
+    }
+
+    #[test]
     fn conductor_profiles_and_routes_parse_and_unknown_profiles_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(CONFIG_FILE_NAME);

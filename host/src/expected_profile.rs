@@ -31,7 +31,10 @@ impl ExpectedProfile {
     /// Whether the manifest declared anything at all.
     #[must_use]
     pub fn is_declared(&self) -> bool {
-        self.fuel.is_some() || self.memory_bytes.is_some() || self.latency_ms.is_some() || self.output_bytes.is_some()
+        self.fuel.is_some()
+            || self.memory_bytes.is_some()
+            || self.latency_ms.is_some()
+            || self.output_bytes.is_some()
     }
 
     /// The first field declared as zero, if any (`expected.fuel`, …): a zero profile is a typo,

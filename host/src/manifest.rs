@@ -120,7 +120,10 @@ impl ExtensionManifest {
             ));
         }
         if let Some(field) = file.expected.zero_field() {
-            return Err(at(field, "must be greater than 0 (leave it out when there is no typical value)".into()));
+            return Err(at(
+                field,
+                "must be greater than 0 (leave it out when there is no typical value)".into(),
+            ));
         }
         let dir = path.parent().unwrap_or(Path::new("."));
         if let Some(bad) = file.features.iter().find(|f| f.trim().is_empty()) {
@@ -199,6 +202,20 @@ mod tests {
         let (_dir, path) = write("name = \"Echo!\"\nversion = \"1.0.0\"\ncomponent = \"e.wasm\"\n");
         let err = ExtensionManifest::load(&path).err();
         assert_eq!(err.as_ref().and_then(|e| e.line), Some(1));
+    }
+
+    #[test]
+    fn expected_profile_parses_and_a_zero_names_its_field() {
+        let (_dir, path) = write(
+            "name = \"e\"\nversion = \"1.0.0\"\ncomponent = \"e.wasm\"\n[expected]\nfuel = 1_000\nmemory_bytes = \"2 MiB\"\n",
+        );
+        let m = ExtensionManifest::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((m.expected.fuel, m.expected.memory_bytes), (Some(1000), Some(2 << 20)));
+        let (_dir, path) =
+            write("name = \"e\"\nversion = \"1.0.0\"\ncomponent = \"e.wasm\"\n[expected]\nlatency_ms = 0\n");
+        let err = ExtensionManifest::load(&path).err();
+        assert_eq!(err.as_ref().and_then(|e| e.field.as_deref()), Some("expected.latency_ms"));
+        assert_eq!(err.as_ref().and_then(|e| e.line), Some(5));
     }
 
     #[test]

@@ -274,7 +274,8 @@ fn the_miner_is_quarantined_across_runs_and_lifting_it_is_audited() {
     let echo = entries.iter().find(|e| e["extension"] == "echo@1.0.0").expect("never-called samples listed");
     assert_eq!(echo["status"], "healthy");
 
-    let (code, json, text) = with_state(&["health", "reset", "miner@1.0.0", "--reason", "reviewed", "--json"]);
+    let (code, json, text) =
+        with_state(&["health", "reset", "miner@1.0.0", "--reason", "reviewed", "--json"]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(json["lifted"], true);
     assert_eq!(with_state(&["run", "miner"]).0, 0, "serving again after the lift");
@@ -283,7 +284,8 @@ fn the_miner_is_quarantined_across_runs_and_lifting_it_is_audited() {
     assert_eq!(code, 0, "{text}");
     let log = std::fs::read_to_string(Path::new(&state).join("audit.log")).expect("audit log");
     let events: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let of = |kind: &str| events.iter().filter(|e| e["event"] == kind && e["extension"] == "miner@1.0.0").count();
+    let of =
+        |kind: &str| events.iter().filter(|e| e["event"] == kind && e["extension"] == "miner@1.0.0").count();
     assert_eq!(of("anomaly_detected"), 1);
     assert_eq!(of("quarantined"), 1);
     assert_eq!(of("quarantine_lifted"), 1);

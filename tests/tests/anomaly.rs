@@ -9,15 +9,21 @@ use std::sync::Arc;
 
 use serde_json::json;
 use symphony_host::conductor::anomaly::{Anomaly, AnomalyKind, AnomalyPolicy, HealthState};
-use symphony_host::conductor::{BreakerPolicy, BreakerState, Conductor, HealthEvent, ManualClock, RetryPolicy};
+use symphony_host::conductor::{
+    BreakerPolicy, BreakerState, Conductor, HealthEvent, ManualClock, RetryPolicy,
+};
 use symphony_host::{CallError, CallRequest, ConductorError, HostError};
 use symphony_tests::load;
 use tokio::sync::broadcast::Receiver;
 
 fn conductor() -> Conductor {
-    Conductor::new(Arc::new(ManualClock::new()), RetryPolicy::default().max_attempts(1), BreakerPolicy::default())
-        .with_anomaly_detection(AnomalyPolicy::default(), None)
-        .expect("in-memory monitor")
+    Conductor::new(
+        Arc::new(ManualClock::new()),
+        RetryPolicy::default().max_attempts(1),
+        BreakerPolicy::default(),
+    )
+    .with_anomaly_detection(AnomalyPolicy::default(), None)
+    .expect("in-memory monitor")
 }
 
 fn request(input: serde_json::Value) -> CallRequest {
@@ -46,8 +52,10 @@ impl Variation {
     }
 
     fn text(&mut self, max_bytes: u64) -> String {
-        const WORDS: [&str; 12] =
-            ["alpha", "beta", "gamma", "delta", "lorem", "ipsum", "the", "quick", "brown", "fox", "jumps", "über"];
+        const WORDS: [&str; 12] = [
+            "alpha", "beta", "gamma", "delta", "lorem", "ipsum", "the", "quick", "brown", "fox", "jumps",
+            "über",
+        ];
         let target = 16 + self.next(max_bytes);
         let mut text = String::new();
         while (text.len() as u64) < target {

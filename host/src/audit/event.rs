@@ -248,7 +248,11 @@ mod tests {
             AuditEvent::hash_mismatch(Path::new("x.wasm"), "aa", "bb"),
             AuditEvent::quarantined("too many breaches"),
             AuditEvent::quarantine_lifted("operator"),
-            AuditEvent::anomaly_detected("profile_violation", "quarantine", serde_json::json!({"ratio": 44.5})),
+            AuditEvent::anomaly_detected(
+                "profile_violation",
+                "quarantine",
+                serde_json::json!({"ratio": 44.5}),
+            ),
             AuditEvent::throttled(1, 60_000),
             AuditEvent::policy_changed("policy.ceilings.fuel", 1, 2),
             AuditEvent::circuit_opened(5, 30_000),

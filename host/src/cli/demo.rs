@@ -91,7 +91,9 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path) -> ExitCode {
     println!();
     if unexpected == 0 {
         println!("every hostile extension was contained with a typed error; the host kept serving.");
-        println!("`symphony health` shows the miner's quarantine and its evidence; `symphony audit verify` checks the log.");
+        println!(
+            "`symphony health` shows the miner's quarantine and its evidence; `symphony audit verify` checks the log."
+        );
         ExitCode::SUCCESS
     } else {
         println!("{unexpected} scenarios did not behave as expected");

@@ -80,7 +80,11 @@ async fn miner(runtime: &Runtime, conductor: &Conductor) -> usize {
         row(
             "miner (earlier run)",
             "still quarantined from an earlier run: the history is persisted",
-            &format!("{} · {} s left · `symphony health reset {miner_id}` lifts it", result_of(&outcome), left_ms / 1000),
+            &format!(
+                "{} · {} s left · `symphony health reset {miner_id}` lifts it",
+                result_of(&outcome),
+                left_ms / 1000
+            ),
         );
         return usize::from(outcome.result.is_ok());
     }
@@ -94,7 +98,9 @@ async fn miner(runtime: &Runtime, conductor: &Conductor) -> usize {
         if outcome.result.is_err() {
             break;
         }
-        let Ok(request) = CallRequest::json(&json!({ "text": text(calls, 16 * 1024 + calls * 997) })) else { return 1 };
+        let Ok(request) = CallRequest::json(&json!({ "text": text(calls, 16 * 1024 + calls * 997) })) else {
+            return 1;
+        };
         text_ok += usize::from(conductor.call(&text_stats, request).await.result.is_ok());
     }
     let report = monitor.report(&[], None);
@@ -150,7 +156,7 @@ async fn memory_creep(runtime: &Runtime, conductor: &Conductor) -> usize {
     let mut breached_at = None;
     let mut warning = None;
     for history_mib in 1..=MAX_HISTORY_MIB {
-        let before = monitor.report(&[id.clone()], None).into_iter().find(|h| h.extension == id);
+        let before = monitor.report(std::slice::from_ref(&id), None).into_iter().find(|h| h.extension == id);
         let seen_before = before.map_or(0, |h| h.recent_anomalies.len());
         let Ok(request) = CallRequest::json(&json!({ "history_mib": history_mib })) else { return 1 };
         let outcome = conductor.call(&creep, request).await;

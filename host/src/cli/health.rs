@@ -37,7 +37,12 @@ fn open_monitor(config: &PlatformConfig, state: &StateDir) -> Result<HealthMonit
 
 /// Every configured extension's `name@version`, so never-called ones show as healthy.
 fn configured_ids(runtime: &Runtime) -> Vec<String> {
-    runtime.manifest_paths().iter().filter_map(|path| ExtensionManifest::load(path).ok()).map(|m| m.id()).collect()
+    runtime
+        .manifest_paths()
+        .iter()
+        .filter_map(|path| ExtensionManifest::load(path).ok())
+        .map(|m| m.id())
+        .collect()
 }
 
 /// `symphony health [--json]`.
@@ -85,7 +90,8 @@ fn print_table(report: &[ExtensionHealth]) {
             health.failures,
             median(health, Metric::Fuel).map_or_else(|| "–".to_owned(), display::count),
             median(health, Metric::MemoryBytes).map_or_else(|| "–".to_owned(), display::bytes),
-            median(health, Metric::LatencyUs).map_or_else(|| "–".to_owned(), |us| format!("{:.1} ms", us as f64 / 1000.0)),
+            median(health, Metric::LatencyUs)
+                .map_or_else(|| "–".to_owned(), |us| format!("{:.1} ms", us as f64 / 1000.0)),
         );
         if let Some(q) = &health.quarantine {
             println!(
@@ -97,7 +103,11 @@ fn print_table(report: &[ExtensionHealth]) {
             );
         }
         if let Some(t) = &health.throttle {
-            println!("    throttled to {} concurrent call(s): {} s left", t.concurrency, t.remaining_ms.div_ceil(1000));
+            println!(
+                "    throttled to {} concurrent call(s): {} s left",
+                t.concurrency,
+                t.remaining_ms.div_ceil(1000)
+            );
         }
         for anomaly in &health.recent_anomalies {
             let note = anomaly.record.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
@@ -114,7 +124,13 @@ fn print_table(report: &[ExtensionHealth]) {
 }
 
 /// `symphony health reset EXT [--reason TEXT]`.
-pub(crate) fn reset(config: PlatformConfig, state_dir: &Path, reference: &str, reason: &str, as_json: bool) -> ExitCode {
+pub(crate) fn reset(
+    config: PlatformConfig,
+    state_dir: &Path,
+    reference: &str,
+    reason: &str,
+    as_json: bool,
+) -> ExitCode {
     let runtime = match super::open_runtime(config, state_dir) {
         Ok(rt) => rt,
         Err(e) => return unusable(&e),

@@ -29,7 +29,7 @@ mod tests;
 pub use detector::{Anomaly, AnomalyKind};
 pub use history::{AnomalyRecord, ExtensionHistory, Quarantine};
 pub use monitor::HealthMonitor;
-pub use policy::{Action, AnomalyPolicy, QuarantinePolicy, ThrottlePolicy, Thresholds};
+pub use policy::{Action, AnomalyPolicy, QuarantinePolicy, Thresholds, ThrottlePolicy};
 pub use report::{ExtensionHealth, HealthState};
 pub use sample::{Expectations, Metric, Observation, Sample};
 pub use store::{HealthStore, HealthStoreError};

@@ -171,7 +171,15 @@ impl Anomaly {
     #[must_use]
     pub fn summary(&self) -> String {
         match self {
-            Self::ProfileViolation { metric, declared, observed_median, ratio, calls_over, window_calls, .. } => {
+            Self::ProfileViolation {
+                metric,
+                declared,
+                observed_median,
+                ratio,
+                calls_over,
+                window_calls,
+                ..
+            } => {
                 format!(
                     "{metric}: median {observed_median} is {ratio:.1}× the declared {declared} \
                      ({calls_over}/{window_calls} calls over)"
@@ -180,20 +188,37 @@ impl Anomaly {
             Self::UndeclaredCapability { capability, target, attempts } => {
                 format!("{capability} not declared: {attempts} attempt(s) at {target}")
             }
-            Self::BaselineShift { metric, baseline_median, recent_median, z, calls_shifted, window_calls, .. } => {
+            Self::BaselineShift {
+                metric,
+                baseline_median,
+                recent_median,
+                z,
+                calls_shifted,
+                window_calls,
+                ..
+            } => {
                 format!(
                     "{metric}: recent median {recent_median:.0} vs baseline {baseline_median:.0} \
                      (z {z:.1}, {calls_shifted}/{window_calls} calls)"
                 )
             }
-            Self::ErrorBurst { recent_failure_ratio, baseline_failure_ratio, failures, window_calls, .. } => {
+            Self::ErrorBurst {
+                recent_failure_ratio, baseline_failure_ratio, failures, window_calls, ..
+            } => {
                 format!(
                     "{failures}/{window_calls} recent calls failed ({:.0}% vs baseline {:.0}%)",
                     recent_failure_ratio * 100.0,
                     baseline_failure_ratio * 100.0
                 )
             }
-            Self::ApproachingLimit { metric, limit, latest, share_of_limit, projected_calls_to_limit, .. } => {
+            Self::ApproachingLimit {
+                metric,
+                limit,
+                latest,
+                share_of_limit,
+                projected_calls_to_limit,
+                ..
+            } => {
                 let trend = projected_calls_to_limit
                     .map(|calls| format!(", limit in ~{calls:.1} calls"))
                     .unwrap_or_default();
@@ -343,15 +368,12 @@ fn baseline_shifts(
     }
 }
 
-fn error_burst(
-    baseline: &Baseline,
-    recent: &[Sample],
-    thresholds: &Thresholds,
-    found: &mut Vec<Anomaly>,
-) {
+fn error_burst(baseline: &Baseline, recent: &[Sample], thresholds: &Thresholds, found: &mut Vec<Anomaly>) {
     let failures = recent.iter().filter(|s| s.failed).count();
     let ratio = failures as f64 / recent.len() as f64;
-    if ratio >= thresholds.error_burst_ratio && ratio - baseline.failure_ratio >= thresholds.error_burst_margin {
+    if ratio >= thresholds.error_burst_ratio
+        && ratio - baseline.failure_ratio >= thresholds.error_burst_margin
+    {
         found.push(Anomaly::ErrorBurst {
             recent_failure_ratio: ratio,
             baseline_failure_ratio: baseline.failure_ratio,

@@ -119,7 +119,9 @@ impl ExtensionHistory {
         for metric in Metric::ALL {
             self.ewma.entry(metric).or_default().update(metric.of(&sample) as f64, thresholds.ewma_alpha);
         }
-        if self.baseline.is_none() || self.calls.saturating_sub(self.baseline_at_call) >= BASELINE_REFRESH_CALLS {
+        if self.baseline.is_none()
+            || self.calls.saturating_sub(self.baseline_at_call) >= BASELINE_REFRESH_CALLS
+        {
             self.refresh_baseline(thresholds);
         }
     }
@@ -209,7 +211,12 @@ mod tests {
 
     #[test]
     fn ring_is_bounded_and_baseline_excludes_the_recent_window() {
-        let thresholds = Thresholds { history_calls: 64, recent_calls: 8, min_baseline_calls: 16, ..Thresholds::default() };
+        let thresholds = Thresholds {
+            history_calls: 64,
+            recent_calls: 8,
+            min_baseline_calls: 16,
+            ..Thresholds::default()
+        };
         let mut history = ExtensionHistory::default();
         for i in 0..100 {
             history.push(sample(1000 + i % 3, i % 10 == 0), Some("internal"), &thresholds);

@@ -19,10 +19,10 @@ use super::policy::{Action, AnomalyPolicy};
 use super::report::{ExtensionHealth, HealthState};
 use super::sample::{Expectations, Observation};
 use super::store::{HealthStore, HealthStoreError};
+use crate::audit::{AuditEvent, AuditLog};
 use crate::conductor::breaker::BreakerRegistry;
 use crate::conductor::health::{HealthEvent, HealthEvents};
 use crate::conductor::{BreakerState, Clock};
-use crate::audit::{AuditEvent, AuditLog};
 use crate::error::{CallError, ConductorError};
 
 /// Calls after an acted-on anomaly during which the extension is reported degraded.
@@ -106,7 +106,7 @@ impl HealthMonitor {
         store: Option<HealthStore>,
         histories: BTreeMap<String, ExtensionHistory>,
     ) -> Self {
-        let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| millis(d));
+        let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, millis);
         let unix_origin_ms = unix_now.saturating_sub(millis(clock.now()));
         Self {
             inner: Arc::new(Inner {
@@ -162,7 +162,12 @@ impl HealthMonitor {
 
     /// Judge one finished attempt of `extension` and act on what the detectors find. Returns
     /// the anomalies raised (already acted on, published and queued for saving).
-    pub fn observe(&self, extension: &str, expectations: &Expectations, observation: &Observation<'_>) -> Vec<AnomalyRecord> {
+    pub fn observe(
+        &self,
+        extension: &str,
+        expectations: &Expectations,
+        observation: &Observation<'_>,
+    ) -> Vec<AnomalyRecord> {
         let policy = &self.inner.policy;
         if !policy.enabled || !observation.is_evidence() {
             return Vec::new();
@@ -187,9 +192,11 @@ impl HealthMonitor {
             for anomaly in fresh {
                 let mut consequences = Vec::new();
                 let action = policy.action(anomaly.kind());
-                let (action, note) = self.act(&mut state, extension, &anomaly, action, now_unix, &mut consequences);
+                let (action, note) =
+                    self.act(&mut state, extension, &anomaly, action, now_unix, &mut consequences);
                 let at_call = state.histories.get(extension).map_or(0, |h| h.calls);
-                let record = AnomalyRecord { anomaly: anomaly.clone(), action, at_call, at_unix_ms: now_unix, note };
+                let record =
+                    AnomalyRecord { anomaly: anomaly.clone(), action, at_call, at_unix_ms: now_unix, note };
                 if let Some(history) = state.histories.get_mut(extension) {
                     history.remember(anomaly.key(), record.clone());
                 }
@@ -200,7 +207,11 @@ impl HealthMonitor {
                         evidence = %anomaly.summary(), "anomaly");
                 }
                 // The finding first, then what was done about it.
-                events.push(HealthEvent::AnomalyDetected { extension: extension.to_owned(), anomaly, action });
+                events.push(HealthEvent::AnomalyDetected {
+                    extension: extension.to_owned(),
+                    anomaly,
+                    action,
+                });
                 events.extend(consequences);
                 raised.push(record);
             }
@@ -244,7 +255,8 @@ impl HealthMonitor {
                 (action, None)
             }
             Action::Quarantine => {
-                let active = |h: &ExtensionHistory| h.quarantine.as_ref().is_some_and(|q| q.until_unix_ms > now_unix);
+                let active =
+                    |h: &ExtensionHistory| h.quarantine.as_ref().is_some_and(|q| q.until_unix_ms > now_unix);
                 if state.histories.get(extension).is_some_and(active) {
                     return (action, Some("already quarantined".into()));
                 }
@@ -252,7 +264,10 @@ impl HealthMonitor {
                 let cap = policy.quarantine.cap(state.histories.len());
                 if quarantined >= cap {
                     self.throttle(state, extension, events);
-                    let note = format!("quarantine cap reached ({quarantined} of {} extensions)", state.histories.len());
+                    let note = format!(
+                        "quarantine cap reached ({quarantined} of {} extensions)",
+                        state.histories.len()
+                    );
                     return (Action::Throttle, Some(note));
                 }
                 let Some(history) = state.histories.get_mut(extension) else { return (Action::Record, None) };
@@ -381,8 +396,13 @@ impl HealthMonitor {
             state.dirty.insert(extension.to_owned());
             was
         };
-        if let Some(breaker) =
-            self.inner.breakers.lock().unwrap_or_else(PoisonError::into_inner).as_ref().and_then(|r| r.get(extension))
+        if let Some(breaker) = self
+            .inner
+            .breakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .and_then(|r| r.get(extension))
         {
             breaker.reset();
         }

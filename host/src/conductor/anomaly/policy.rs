@@ -169,7 +169,8 @@ impl QuarantinePolicy {
     /// The period of the `nth` quarantine (1-based), in milliseconds.
     #[must_use]
     pub fn period_for(&self, nth: u32) -> u64 {
-        let factor = self.backoff_factor.max(1.0).powi(i32::try_from(nth.saturating_sub(1)).unwrap_or(i32::MAX));
+        let factor =
+            self.backoff_factor.max(1.0).powi(i32::try_from(nth.saturating_sub(1)).unwrap_or(i32::MAX));
         let period = (self.period_ms as f64 * factor).min(self.max_period_ms as f64);
         period as u64
     }
@@ -243,9 +244,9 @@ impl AnomalyPolicy {
         self.actions.get(&kind).copied().unwrap_or(match kind {
             AnomalyKind::ProfileViolation => Action::Quarantine,
             AnomalyKind::ErrorBurst => Action::Throttle,
-            AnomalyKind::UndeclaredCapability | AnomalyKind::BaselineShift | AnomalyKind::ApproachingLimit => {
-                Action::Warn
-            }
+            AnomalyKind::UndeclaredCapability
+            | AnomalyKind::BaselineShift
+            | AnomalyKind::ApproachingLimit => Action::Warn,
         })
     }
 
@@ -256,15 +257,26 @@ impl AnomalyPolicy {
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         let t = &self.thresholds;
         let share = |field, v: f64| {
-            if (0.0..=1.0).contains(&v) { Ok(()) } else { Err((field, format!("{v} must be between 0 and 1"))) }
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err((field, format!("{v} must be between 0 and 1")))
+            }
         };
         let above_one = |field, v: f64| {
-            if v.is_finite() && v > 1.0 { Ok(()) } else { Err((field, format!("{v} must be greater than 1"))) }
+            if v.is_finite() && v > 1.0 {
+                Ok(())
+            } else {
+                Err((field, format!("{v} must be greater than 1")))
+            }
         };
         if t.recent_calls < 2 || t.recent_calls > t.history_calls {
             return Err((
                 "anomaly.thresholds.recent_calls",
-                format!("{} must be at least 2 and at most history_calls ({})", t.recent_calls, t.history_calls),
+                format!(
+                    "{} must be at least 2 and at most history_calls ({})",
+                    t.recent_calls, t.history_calls
+                ),
             ));
         }
         if t.min_baseline_calls + t.recent_calls > t.history_calls {
@@ -278,7 +290,10 @@ impl AnomalyPolicy {
             ));
         }
         if t.approaching_calls < 2 || t.approaching_calls > t.history_calls {
-            return Err(("anomaly.thresholds.approaching_calls", "must be at least 2 and at most history_calls".into()));
+            return Err((
+                "anomaly.thresholds.approaching_calls",
+                "must be at least 2 and at most history_calls".into(),
+            ));
         }
         share("anomaly.thresholds.sustained_share", t.sustained_share)?;
         share("anomaly.thresholds.error_burst_ratio", t.error_burst_ratio)?;
@@ -323,7 +338,8 @@ mod tests {
     #[test]
     fn actions_parse_and_bad_values_name_their_field() {
         let policy: AnomalyPolicy =
-            toml::from_str("[thresholds]\nrecent_calls = 8\n[actions]\nbaseline_shift = \"quarantine\"\n").unwrap();
+            toml::from_str("[thresholds]\nrecent_calls = 8\n[actions]\nbaseline_shift = \"quarantine\"\n")
+                .unwrap();
         assert_eq!(policy.thresholds.recent_calls, 8);
         assert_eq!(policy.action(AnomalyKind::BaselineShift), Action::Quarantine);
         assert_eq!(policy.action(AnomalyKind::ProfileViolation), Action::Quarantine);

@@ -128,7 +128,11 @@ impl ExtensionHealth {
                 let center = baseline.and_then(|b| b.metrics.get(&metric)).copied();
                 (
                     metric,
-                    MetricBaseline { median: center.map(|c| c.0), mad: center.map(|c| c.1), ewma: history.ewma(metric) },
+                    MetricBaseline {
+                        median: center.map(|c| c.0),
+                        mad: center.map(|c| c.1),
+                        ewma: history.ewma(metric),
+                    },
                 )
             })
             .collect();
@@ -153,7 +157,8 @@ impl ExtensionHealth {
                 nth: q.nth,
             }),
             quarantines: history.quarantines,
-            throttle: throttle.map(|(concurrency, remaining_ms)| ThrottleReport { concurrency, remaining_ms }),
+            throttle: throttle
+                .map(|(concurrency, remaining_ms)| ThrottleReport { concurrency, remaining_ms }),
             recent_anomalies,
         }
     }

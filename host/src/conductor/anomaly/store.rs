@@ -104,7 +104,9 @@ impl HealthStore {
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                     return Err(HealthStoreError::Busy { path: path.to_path_buf() });
                 }
-                Err(e) => return Err(HealthStoreError::Open { path: path.to_path_buf(), reason: e.to_string() }),
+                Err(e) => {
+                    return Err(HealthStoreError::Open { path: path.to_path_buf(), reason: e.to_string() });
+                }
             }
         }
     }
@@ -120,7 +122,10 @@ impl HealthStore {
     /// # Errors
     /// [`HealthStoreError::Io`] when the store cannot be read.
     pub fn load(&self) -> Result<(BTreeMap<String, ExtensionHistory>, Vec<SkippedRecord>), HealthStoreError> {
-        let io = |e: &dyn std::fmt::Display| HealthStoreError::Io { path: self.path.clone(), reason: e.to_string() };
+        let io = |e: &dyn std::fmt::Display| HealthStoreError::Io {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        };
         let mut histories = BTreeMap::new();
         let mut skipped = Vec::new();
         let read = self.db.begin_read().map_err(|e| io(&e))?;
@@ -150,7 +155,10 @@ impl HealthStore {
         &self,
         histories: impl IntoIterator<Item = (&'a str, &'a ExtensionHistory)>,
     ) -> Result<(), HealthStoreError> {
-        let io = |e: &dyn std::fmt::Display| HealthStoreError::Io { path: self.path.clone(), reason: e.to_string() };
+        let io = |e: &dyn std::fmt::Display| HealthStoreError::Io {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        };
         let write = self.db.begin_write().map_err(|e| io(&e))?;
         {
             let mut table = write.open_table(HISTORIES).map_err(|e| io(&e))?;

@@ -10,9 +10,7 @@ use tokio::sync::broadcast::Receiver;
 use super::*;
 use crate::capability::denials::{CapabilityDenial, CapabilityKind};
 use crate::conductor::invoke::{InvokeFuture, InvokeOutcome, ObservedFuture, ObservedOutcome};
-use crate::conductor::{
-    BreakerPolicy, BreakerState, Conductor, HealthEvent, ManualClock, RetryPolicy,
-};
+use crate::conductor::{BreakerPolicy, BreakerState, Conductor, HealthEvent, ManualClock, RetryPolicy};
 use crate::error::{CallError, ConductorError, ExtensionError};
 use crate::expected_profile::ExpectedProfile;
 use crate::payload::{CallRequest, JSON_CONTENT_TYPE, Payload};
@@ -43,7 +41,10 @@ impl Shaped {
         };
         let (usage, fail, denials) = (self.shape)(n);
         let result = if fail {
-            Err(CallError::Guest(ExtensionError::Unavailable { message: "down".into(), retry_after_ms: None }))
+            Err(CallError::Guest(ExtensionError::Unavailable {
+                message: "down".into(),
+                retry_after_ms: None,
+            }))
         } else {
             Ok(Payload::new(JSON_CONTENT_TYPE, b"{}".to_vec()))
         };
@@ -130,8 +131,11 @@ async fn a_miner_is_quarantined_once_the_violation_is_sustained_and_lifted_by_an
     assert!(conductor.call(&miner, request()).await.result.is_ok());
     let seen = drain(&mut events);
     assert_eq!(kinds(&seen), vec![AnomalyKind::ProfileViolation]);
-    let Some(HealthEvent::AnomalyDetected { anomaly: Anomaly::ProfileViolation { ratio, calls_over, .. }, action, .. }) =
-        seen.first()
+    let Some(HealthEvent::AnomalyDetected {
+        anomaly: Anomaly::ProfileViolation { ratio, calls_over, .. },
+        action,
+        ..
+    }) = seen.first()
     else {
         panic!("expected the violation first: {seen:?}");
     };
@@ -186,7 +190,8 @@ async fn the_quarantine_cap_keeps_most_of_the_platform_serving() {
     let first = miner();
     let mut expectations = limits(50_000_000, 32 << 20);
     expectations.expected.fuel = Some(1_000_000);
-    let second = Shaped::new("miner@2.0.0", expectations, |_| (usage(44_500_000, 1 << 20), false, Vec::new()));
+    let second =
+        Shaped::new("miner@2.0.0", expectations, |_| (usage(44_500_000, 1 << 20), false, Vec::new()));
     for _ in 0..DEFAULT_MIN_PROFILE_CALLS_FOR_TEST {
         let _ = conductor.call(&first, request()).await;
         let _ = conductor.call(&second, request()).await;
@@ -249,7 +254,9 @@ async fn growing_memory_is_predicted_before_the_limit_is_reached() {
     let conductor = conductor(&clock, AnomalyPolicy::default());
     let mut events = conductor.health().subscribe();
     let limit = 16u64 << 20;
-    let creep = Shaped::new("creep@1.0.0", limits(10_000_000, limit), |n| (usage(10_000, (n + 1) << 20), false, Vec::new()));
+    let creep = Shaped::new("creep@1.0.0", limits(10_000_000, limit), |n| {
+        (usage(10_000, (n + 1) << 20), false, Vec::new())
+    });
     let mut first_warning = None;
     for call in 1..=15u64 {
         let _ = conductor.call(&creep, request()).await;
@@ -292,7 +299,10 @@ async fn a_sustained_jump_against_its_own_history_is_a_baseline_shift() {
     assert_eq!(kinds(&seen), vec![AnomalyKind::BaselineShift]);
     assert!(matches!(
         seen.first(),
-        Some(HealthEvent::AnomalyDetected { anomaly: Anomaly::BaselineShift { metric: Metric::Fuel, .. }, .. })
+        Some(HealthEvent::AnomalyDetected {
+            anomaly: Anomaly::BaselineShift { metric: Metric::Fuel, .. },
+            ..
+        })
     ));
 }
 
@@ -331,18 +341,20 @@ async fn a_quarantine_survives_a_restart_through_the_store() {
     let path = HealthStore::default_path(dir.path());
     let clock = ManualClock::new();
     {
-        let conductor = Conductor::new(Arc::new(clock.clone()), RetryPolicy::default(), BreakerPolicy::default())
-            .with_anomaly_detection(AnomalyPolicy::default(), Some(HealthStore::open(&path).unwrap()))
-            .unwrap();
+        let conductor =
+            Conductor::new(Arc::new(clock.clone()), RetryPolicy::default(), BreakerPolicy::default())
+                .with_anomaly_detection(AnomalyPolicy::default(), Some(HealthStore::open(&path).unwrap()))
+                .unwrap();
         let miner = miner();
         for _ in 0..DEFAULT_MIN_PROFILE_CALLS_FOR_TEST {
             let _ = conductor.call(&miner, request()).await;
         }
         assert!(conductor.monitor().unwrap().quarantine_remaining_ms("miner@1.0.0").is_some());
     }
-    let conductor = Conductor::new(Arc::new(ManualClock::new()), RetryPolicy::default(), BreakerPolicy::default())
-        .with_anomaly_detection(AnomalyPolicy::default(), Some(HealthStore::open(&path).unwrap()))
-        .unwrap();
+    let conductor =
+        Conductor::new(Arc::new(ManualClock::new()), RetryPolicy::default(), BreakerPolicy::default())
+            .with_anomaly_detection(AnomalyPolicy::default(), Some(HealthStore::open(&path).unwrap()))
+            .unwrap();
     let refused = conductor.call(&miner(), request()).await;
     assert!(matches!(refused.result, Err(CallError::Conductor(ConductorError::Quarantined { .. }))));
     assert_eq!(conductor.breakers().get("miner@1.0.0").unwrap().state(), BreakerState::Open);
