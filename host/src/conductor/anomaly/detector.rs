@@ -257,16 +257,21 @@ pub fn detect(
     thresholds: &Thresholds,
 ) -> Vec<Anomaly> {
     let mut found = Vec::new();
-    profile_violations(history, expectations, thresholds, &mut found);
+    // One copy of the newest calls serves every windowed detector.
+    let newest = history.recent(thresholds.recent_calls.max(thresholds.approaching_calls));
+    let tail = |n: usize| &newest[newest.len().saturating_sub(n)..];
+    if history.len() >= thresholds.min_profile_calls {
+        profile_violations(tail(thresholds.recent_calls), expectations, thresholds, &mut found);
+    }
     undeclared_capabilities(latest, expectations, &mut found);
     if let Some(baseline) = history.baseline() {
-        let recent = history.recent(thresholds.recent_calls);
+        let recent = tail(thresholds.recent_calls);
         if recent.len() >= thresholds.recent_calls {
-            baseline_shifts(baseline, &recent, thresholds, &mut found);
-            error_burst(baseline, &recent, thresholds, &mut found);
+            baseline_shifts(baseline, recent, thresholds, &mut found);
+            error_burst(baseline, recent, thresholds, &mut found);
         }
     }
-    approaching_limits(history, expectations, thresholds, &mut found);
+    approaching_limits(tail(thresholds.approaching_calls), expectations, thresholds, &mut found);
     found
 }
 
@@ -275,15 +280,11 @@ fn sustained(count: usize, window: usize, thresholds: &Thresholds) -> bool {
 }
 
 fn profile_violations(
-    history: &ExtensionHistory,
+    window: &[Sample],
     expectations: &Expectations,
     thresholds: &Thresholds,
     found: &mut Vec<Anomaly>,
 ) {
-    if history.len() < thresholds.min_profile_calls {
-        return;
-    }
-    let window = history.recent(thresholds.recent_calls);
     for metric in Metric::ALL {
         let Some(declared) = metric.expected(&expectations.expected) else { continue };
         let bound = declared as f64 * thresholds.profile_tolerance;
@@ -385,12 +386,11 @@ fn error_burst(baseline: &Baseline, recent: &[Sample], thresholds: &Thresholds, 
 }
 
 fn approaching_limits(
-    history: &ExtensionHistory,
+    window: &[Sample],
     expectations: &Expectations,
     thresholds: &Thresholds,
     found: &mut Vec<Anomaly>,
 ) {
-    let window = history.recent(thresholds.approaching_calls);
     if window.len() < MIN_TREND_CALLS {
         return;
     }
