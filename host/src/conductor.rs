@@ -248,12 +248,28 @@ impl Conductor {
     /// named profile (the default profile when the name is unknown). With a pool and a
     /// `demand`, each attempt first reserves its resources (retry → reservation → breaker →
     /// extension: queueing neither counts as a slow call nor holds a half-open probe slot).
+    /// With a health monitor, a quarantined extension is refused first and every attempt that
+    /// ran the guest is observed.
     pub async fn call_profile(
         &self,
         profile: &str,
         target: &dyn Invoke,
         demand: Option<Demand>,
         request: CallRequest,
+    ) -> ConductedOutcome {
+        self.conduct(profile, target, demand, request, false).await
+    }
+
+    /// [`call_profile`](Self::call_profile), remembering a successful output for a later
+    /// `last_good` fallback when `remember` (only routes with that step pay for hashing the
+    /// input).
+    async fn conduct(
+        &self,
+        profile: &str,
+        target: &dyn Invoke,
+        demand: Option<Demand>,
+        request: CallRequest,
+        remember: bool,
     ) -> ConductedOutcome {
         let profile_name = if self.config.profiles.contains_key(profile) {
             profile
@@ -266,21 +282,21 @@ impl Conductor {
         // Health first: a quarantined extension is refused before anything is reserved, and a
         // throttled one waits for a slot that it holds across its retries.
         let _slot = match &self.monitor {
-            Some(monitor) => {
-                if let Some(remaining_ms) = monitor.quarantine_remaining_ms(&id)
-                    && breaker.state() != BreakerState::Open
-                {
-                    // Quarantined by an earlier process: the breaker shows it too.
-                    breaker.force_open(remaining_ms);
+            Some(monitor) => match monitor.admit(&id).await {
+                Ok(slot) => slot,
+                Err(refused) => {
+                    if let ConductorError::Quarantined { retry_after_ms, .. } = &refused
+                        && breaker.state() != BreakerState::Open
+                    {
+                        // Quarantined by an earlier process: the breaker shows it too.
+                        breaker.force_open(*retry_after_ms);
+                    }
+                    return refused_outcome(id, refused);
                 }
-                match monitor.admit(&id).await {
-                    Ok(slot) => slot,
-                    Err(refused) => return refused_outcome(id, refused),
-                }
-            }
+            },
             None => None,
         };
-        let monitored = self.monitor.as_ref().map(|monitor| Monitored::new(target, monitor));
+        let monitored = self.monitor.as_ref().map(|monitor| Monitored::new(target, monitor, id.clone()));
         let observed: &dyn Invoke = match &monitored {
             Some(monitored) => monitored,
             None => target,
@@ -307,7 +323,7 @@ impl Conductor {
                 }
             }
         };
-        if let Ok(output) = &outcome.result {
+        if remember && let Ok(output) = &outcome.result {
             self.last_good.remember(&id, &request, output);
         }
         ConductedOutcome {
@@ -322,7 +338,8 @@ impl Conductor {
     }
 
     /// Call `primary` under `profile`; if it cannot serve, walk `chain`: each target that provides
-    /// every `required` feature is conducted in turn, then degraded answers.
+    /// every `required` feature is conducted in turn, then degraded answers. The primary's
+    /// successful outputs are remembered for `last_good` only when `chain` has that step.
     pub async fn call_with_fallback(
         &self,
         profile: &str,
@@ -332,7 +349,8 @@ impl Conductor {
         required: &[String],
         request: CallRequest,
     ) -> ConductedOutcome {
-        let mut outcome = self.call_profile(profile, primary, demand, request.clone()).await;
+        let remember = chain.iter().any(|step| matches!(step, ResolvedStep::LastGood));
+        let mut outcome = self.conduct(profile, primary, demand, request.clone(), remember).await;
         let primary_id = outcome.served_by.clone();
         for step in chain {
             match &outcome.result {

@@ -42,19 +42,21 @@ use crate::payload::CallRequest;
 pub struct Monitored<'m, I> {
     inner: I,
     monitor: &'m HealthMonitor,
+    id: String,
 }
 
 impl<'m, I: Invoke> Monitored<'m, I> {
-    /// Observe `inner`'s attempts with `monitor`.
+    /// Observe `inner`'s attempts with `monitor`; `id` is `inner.id()`, computed once by the
+    /// caller that already has it.
     #[must_use]
-    pub fn new(inner: I, monitor: &'m HealthMonitor) -> Self {
-        Self { inner, monitor }
+    pub fn new(inner: I, monitor: &'m HealthMonitor, id: String) -> Self {
+        Self { inner, monitor, id }
     }
 }
 
 impl<I: Invoke> Invoke for Monitored<'_, I> {
     fn id(&self) -> String {
-        self.inner.id()
+        self.id.clone()
     }
 
     fn expectations(&self) -> Expectations {
@@ -72,7 +74,7 @@ impl<I: Invoke> Invoke for Monitored<'_, I> {
                 error: outcome.result.as_ref().err(),
                 denials: &observed.denials,
             };
-            self.monitor.observe(&self.inner.id(), &self.inner.expectations(), &observation);
+            self.monitor.observe(&self.id, &self.inner.expectations(), &observation);
             outcome
         })
     }

@@ -172,7 +172,6 @@ impl HealthMonitor {
         if !policy.enabled || !observation.is_evidence() {
             return Vec::new();
         }
-        let now_unix = self.now_unix_ms();
         let mut raised = Vec::new();
         let mut events = Vec::new();
         {
@@ -189,6 +188,7 @@ impl HealthMonitor {
             let cooldown = thresholds.recent_calls as u64;
             let fresh: Vec<Anomaly> =
                 found.into_iter().filter(|a| !history.raised_recently(&a.key(), cooldown)).collect();
+            let now_unix = if fresh.is_empty() { 0 } else { self.now_unix_ms() };
             for anomaly in fresh {
                 let mut consequences = Vec::new();
                 let action = policy.action(anomaly.kind());
@@ -334,7 +334,7 @@ impl HealthMonitor {
     /// no throttled slot frees up in time.
     pub async fn admit(&self, extension: &str) -> Result<Option<OwnedSemaphorePermit>, ConductorError> {
         let now = self.inner.clock.now();
-        let now_unix = self.now_unix_ms();
+        let now_unix = self.inner.unix_origin_ms.saturating_add(millis(now));
         let mut lifted = None;
         let slots = {
             let mut state = self.lock();
