@@ -3,6 +3,7 @@
 //! 2 when the command could not run (bad arguments, config, missing extension).
 
 mod audit;
+mod bench;
 mod build;
 mod check;
 mod demo;
@@ -58,6 +59,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure what isolation costs: raw wasmtime vs sandbox vs conductor, and more, as ratios.
+    Bench(bench::BenchArgs),
     /// Trust a component as it is now: record its sha256 as the pin for its name@version.
     Pin {
         /// A manifest path, a directory holding one, or an extension name.
@@ -109,6 +112,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Audit { action: None, json } => audit::report(config, &state_dir, json),
         Command::Audit { action: Some(AuditAction::Verify), .. } => audit::verify(&state_dir),
         Command::Pin { extension } => pin::run(config, &state_dir, &extension),
+        Command::Bench(args) => bench::run(config, &state_dir, args).await,
     }
 }
 

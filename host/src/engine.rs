@@ -1,6 +1,7 @@
 //! The one wasmtime `Engine` configuration Symphony runs every guest on, and its epoch ticker.
 //!
-//! Fuel and epoch interruption are always on, execution is async (so a guest yields to the
+//! Fuel and epoch interruption are on unless an embedder picks another [`Metering`] (never from a
+//! config file), execution is async (so a guest yields to the
 //! executor every epoch tick), the wasm stack is the policy's, and instances come from the
 //! pooling allocator sized from the policy ceilings. Nothing outside this file and `sandbox`
 //! names a wasmtime configuration type.
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
-use crate::config::EngineSettings;
+use crate::config::{EngineSettings, Metering};
 use crate::policy::PlatformPolicy;
 
 /// Host-side stack room kept above the wasm stack on each async fiber, in bytes.
@@ -37,6 +38,7 @@ pub struct SandboxEngine {
     tick: Duration,
     stack_bytes: u64,
     pooling: bool,
+    metering: Metering,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -46,6 +48,7 @@ impl std::fmt::Debug for SandboxEngine {
             .field("tick", &self.tick)
             .field("stack_bytes", &self.stack_bytes)
             .field("pooling", &self.pooling)
+            .field("metering", &self.metering)
             .finish_non_exhaustive()
     }
 }
@@ -61,8 +64,8 @@ impl SandboxEngine {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
-            .consume_fuel(true)
-            .epoch_interruption(true)
+            .consume_fuel(settings.metering.fuel())
+            .epoch_interruption(settings.metering.epochs())
             .max_wasm_stack(stack)
             .async_stack_size(stack + HOST_STACK_HEADROOM_BYTES)
             .cranelift_opt_level(OptLevel::Speed);
@@ -86,7 +89,14 @@ impl SandboxEngine {
         let tick = Duration::from_millis(settings.epoch_tick_ms);
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(&engine, tick, Arc::clone(&ticker_stop));
-        Ok(Self { engine, tick, stack_bytes: policy.stack_bytes, pooling, ticker_stop })
+        Ok(Self {
+            engine,
+            tick,
+            stack_bytes: policy.stack_bytes,
+            pooling,
+            metering: settings.metering,
+            ticker_stop,
+        })
     }
 
     /// The wasmtime engine (crate-private: the rest of the host sees Symphony types).
@@ -110,6 +120,12 @@ impl SandboxEngine {
     #[must_use]
     pub fn pooling(&self) -> bool {
         self.pooling
+    }
+
+    /// How guest execution is metered.
+    #[must_use]
+    pub fn metering(&self) -> Metering {
+        self.metering
     }
 }
 

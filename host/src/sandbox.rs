@@ -334,20 +334,23 @@ impl LoadedExtension {
             deadline: started + deadline_len,
             deadline_hit: false,
         };
+        let metering = self.engine.metering();
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(|state| &mut state.limiter);
         // Fuel and the epoch deadline both start at zero: set them before instantiation runs wasm.
-        let fuel_set = store.set_fuel(limits.fuel);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|mut cx| {
-            let state = cx.data_mut();
-            if Instant::now() >= state.deadline {
-                state.deadline_hit = true;
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
+        let fuel_set = if metering.fuel() { store.set_fuel(limits.fuel) } else { Ok(()) };
+        if metering.epochs() {
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(|mut cx| {
+                let state = cx.data_mut();
+                if Instant::now() >= state.deadline {
+                    state.deadline_hit = true;
+                    Ok(UpdateDeadline::Interrupt)
+                } else {
+                    Ok(UpdateDeadline::Yield(1))
+                }
+            });
+        }
 
         let returned = if let Err(e) = fuel_set {
             Err(HostError::GuestTrap { code: TrapCode::Other, message: format!("cannot set fuel: {e}") })
@@ -361,7 +364,8 @@ impl LoadedExtension {
         };
 
         let wall = started.elapsed();
-        let fuel_left = store.get_fuel().unwrap_or(0);
+        // Without fuel metering nothing was counted: report 0 fuel units used.
+        let fuel_left = if metering.fuel() { store.get_fuel().unwrap_or(0) } else { limits.fuel };
         let state = store.into_data();
         let usage = Usage {
             fuel: limits.fuel.saturating_sub(fuel_left),

@@ -1,0 +1,76 @@
+//! Metering cost: the CPU-bound `miner` sample (a 64-bit hash loop) on three engines that
+//! differ only in [`Metering`]: fuel and epochs (the default), epochs only, and neither. The
+//! calls alternate between the engines; ratios are to the unmetered median. No target: the
+//! default keeps both, because fuel is the deterministic budget and epochs the deadline.
+
+use std::time::Instant;
+
+use super::stats::Samples;
+use super::{BenchError, BenchOptions, Row, Scenario, ratio, tokio_runtime};
+use crate::config::{Metering, PlatformConfig};
+use crate::payload::{CallRequest, Payload};
+use crate::runtime::Runtime;
+
+/// The CPU-bound sample.
+pub const MINER: &str = "miner";
+/// Engines compared; the last is the baseline.
+const MODES: [(Metering, &str); 3] = [
+    (Metering::FuelAndEpoch, "fuel + epochs (default)"),
+    (Metering::EpochOnly, "epochs only"),
+    (Metering::Unmetered, "unmetered"),
+];
+
+/// Run the scenario.
+///
+/// # Errors
+/// [`BenchError`] when a runtime, the sample or a call fails.
+pub fn run(config: &PlatformConfig, options: BenchOptions) -> Result<Vec<Row>, BenchError> {
+    let hashes = options.pick(20_000, 80_000);
+    let input = Payload::json(&serde_json::json!({ "hashes": hashes }))
+        .map_err(|e| BenchError::Io { what: "input".into(), source: e.into() })?;
+    let mut loaded = Vec::new();
+    for (metering, _) in MODES {
+        let mut config = config.clone();
+        config.engine.metering = metering;
+        let runtime = Runtime::new(config)?;
+        let extension =
+            runtime.load(MINER).map_err(|source| BenchError::Load { extension: MINER.into(), source })?;
+        loaded.push((runtime, extension));
+    }
+    let tokio = tokio_runtime(0)?;
+    let rounds = options.pick(10, 40);
+    let mut samples: [Samples; 3] = std::array::from_fn(|_| Samples::with_capacity(rounds));
+    for round in 0..=rounds {
+        for offset in 0..MODES.len() {
+            let i = (round + offset) % MODES.len();
+            let started = Instant::now();
+            let outcome = tokio.block_on(loaded[i].1.call(CallRequest::new(input.clone())));
+            let elapsed = started.elapsed();
+            outcome.result.map_err(|e| BenchError::CallFailed {
+                extension: MINER.into(),
+                path: "sandbox",
+                message: e.to_string(),
+            })?;
+            // Round 0 warms each engine up.
+            if round > 0 {
+                samples[i].push(elapsed);
+            }
+        }
+    }
+    let summaries = samples.each_ref().map(Samples::summary);
+    let base = summaries[MODES.len() - 1].median_ns;
+    Ok(MODES
+        .iter()
+        .zip(summaries)
+        .map(|((_, label), summary)| {
+            let mut row =
+                Row::new(Scenario::Metering, format!("miner: {label}"), "ms", summary.median_ns / 1e6);
+            row.p99 = Some(summary.p99_ns / 1e6);
+            row.samples = summary.count;
+            row.ratio = ratio(summary.median_ns, base);
+            row.baseline = Some("miner: unmetered".to_owned());
+            row.note = Some(format!("{hashes} hashes per call"));
+            row
+        })
+        .collect())
+}
