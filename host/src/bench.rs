@@ -5,7 +5,8 @@
 //! `host/benches/` run the same code. Each scenario file owns one measurement: [`per_call`]
 //! (raw wasmtime vs sandbox vs conductor on `echo` and `text-stats`), [`scaling`] (1 vs 2
 //! tokio workers), [`in_flight`] (peak RSS per idle in-flight call), [`cold_start`] (compile vs
-//! precompiled cache) and [`metering`] (fuel and epochs on and off). The raw baseline is
+//! precompiled cache), [`metering`] (fuel and epochs on and off) and [`phases`] (where one
+//! call's time goes). The raw baseline is
 //! [`raw`], the three call paths [`subject`], the statistics [`stats`]. Timings assert nothing:
 //! tests check behaviour in fuel units and bytes, benchmarks measure time.
 
@@ -13,6 +14,7 @@ pub mod cold_start;
 pub mod in_flight;
 pub mod metering;
 pub mod per_call;
+pub mod phases;
 pub mod raw;
 pub mod scaling;
 pub mod stats;
@@ -105,17 +107,20 @@ pub enum Scenario {
     ColdStart,
     /// A CPU-bound guest with fuel + epochs, epochs only, and neither.
     Metering,
+    /// The raw call split into phases, and Symphony's store data beside them.
+    Phases,
 }
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::PerCallEcho,
         Scenario::PerCallTextStats,
         Scenario::Scaling,
         Scenario::InFlightMemory,
         Scenario::ColdStart,
         Scenario::Metering,
+        Scenario::Phases,
     ];
 
     /// Name in reports and on the command line.
@@ -128,6 +133,7 @@ impl Scenario {
             Scenario::InFlightMemory => "in-flight-memory",
             Scenario::ColdStart => "cold-start",
             Scenario::Metering => "metering",
+            Scenario::Phases => "phases",
         }
     }
 }
@@ -283,6 +289,7 @@ pub fn run_scenario(
         }
         Scenario::ColdStart => cold_start::run(config, options),
         Scenario::Metering => metering::run(config, options),
+        Scenario::Phases => phases::run(config, options),
     }
 }
 

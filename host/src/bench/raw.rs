@@ -9,6 +9,8 @@
 //! then one typed call of `handler.invoke`. No deadline bookkeeping, no usage report, no log
 //! budget, no capability recording, no typed errors: those are what Symphony adds.
 
+use std::time::{Duration, Instant};
+
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -110,6 +112,28 @@ impl RawExtension {
     /// # Errors
     /// [`BenchError::Raw`] on a trap or a guest error.
     pub async fn call(&self, content_type: &str, input: &[u8]) -> Result<Vec<u8>, BenchError> {
+        self.call_timed(content_type, input, None).await
+    }
+
+    /// [`call`](Self::call), adding the time of each [`Phase`] to `phases` when given.
+    ///
+    /// # Errors
+    /// [`BenchError::Raw`] on a trap or a guest error.
+    pub async fn call_timed(
+        &self,
+        content_type: &str,
+        input: &[u8],
+        mut phases: Option<&mut PhaseTimes>,
+    ) -> Result<Vec<u8>, BenchError> {
+        // Untimed calls read no clock at all.
+        let mut clock = phases.is_some().then(Instant::now);
+        let mut mark = |phase: Phase, phases: &mut Option<&mut PhaseTimes>| {
+            if let (Some(times), Some(started)) = (phases.as_deref_mut(), clock) {
+                let now = Instant::now();
+                times[phase as usize] += now - started;
+                clock = Some(now);
+            }
+        };
         let state = RawState {
             wasi: WasiCtxBuilder::new().build(),
             table: ResourceTable::new(),
@@ -120,6 +144,7 @@ impl RawExtension {
                 .build(),
             log_lines: 0,
         };
+        mark(Phase::Context, &mut phases);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         if self.fuel_on {
@@ -129,7 +154,9 @@ impl RawExtension {
             store.set_epoch_deadline(1);
             store.epoch_deadline_async_yield_and_update(1);
         }
+        mark(Phase::Store, &mut phases);
         let instance = self.pre.instantiate_async(&mut store).await.map_err(raw_error("instantiate"))?;
+        mark(Phase::Instantiate, &mut phases);
         let invoke = instance
             .get_typed_func::<(&Request,), (Result<Response, ExtensionError>,)>(&mut store, &self.invoke)
             .map_err(raw_error("type invoke"))?;
@@ -137,12 +164,52 @@ impl RawExtension {
             context: RequestContext { request_id: "raw".to_owned(), attempt: 1, deadline_remaining_ms: 0 },
             input: Payload { content_type: content_type.to_owned(), bytes: input.to_vec() },
         };
-        match invoke.call_async(&mut store, (&request,)).await.map_err(raw_error("invoke"))? {
+        let returned = invoke.call_async(&mut store, (&request,)).await.map_err(raw_error("invoke"));
+        mark(Phase::Invoke, &mut phases);
+        drop(store);
+        mark(Phase::Teardown, &mut phases);
+        match returned? {
             (Ok(response),) => Ok(response.output.bytes),
             (Err(err),) => Err(BenchError::Raw { step: "invoke", reason: format!("guest error: {err:?}") }),
         }
     }
 }
+
+/// The phases of one raw call, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Building the store's data: WASI context, resource table, limiter.
+    Context,
+    /// `Store::new`, limiter, fuel, epoch deadline.
+    Store,
+    /// `InstancePre::instantiate_async` (a pool slot, the guest's start functions).
+    Instantiate,
+    /// Typing the export, lowering the request, running the guest, lifting the response.
+    Invoke,
+    /// Dropping the store (the pool slot is reset for reuse).
+    Teardown,
+}
+
+impl Phase {
+    /// Every phase, in order.
+    pub const ALL: [Phase; 5] =
+        [Phase::Context, Phase::Store, Phase::Instantiate, Phase::Invoke, Phase::Teardown];
+
+    /// Name in reports.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Context => "store data (WASI ctx, table, limiter)",
+            Phase::Store => "Store::new + fuel + epoch",
+            Phase::Instantiate => "instantiate from InstancePre",
+            Phase::Invoke => "invoke (lower, run, lift)",
+            Phase::Teardown => "drop store (slot reset)",
+        }
+    }
+}
+
+/// Accumulated time per [`Phase`].
+pub type PhaseTimes = [Duration; 5];
 
 fn raw_error(step: &'static str) -> impl Fn(wasmtime::Error) -> BenchError {
     move |err| BenchError::Raw { step, reason: format!("{err:#}") }

@@ -1,4 +1,4 @@
-//! Scaling: `echo` calls per second on a tokio runtime with 1 worker thread vs 2, the two
+//! Scaling: `echo` calls per second (by each path: raw, sandbox, conductor) on a tokio runtime with 1 worker thread vs 2, the two
 //! runtimes measured in alternating rounds. Each round keeps [`TASKS`] callers busy until the
 //! round's calls are done; throughput is calls over the round's wall time. Target: 2 workers
 //! ≥ 1.8× 1 worker (on a machine with at least two idle cores).
@@ -71,7 +71,7 @@ pub fn run(config: &PlatformConfig, options: BenchOptions) -> Result<Vec<Row>, B
     let rounds = options.pick(5, 15);
     let calls = options.pick(1_000, 4_000);
     let mut rows = Vec::new();
-    for path in [Path::Sandbox, Path::Conductor] {
+    for path in Path::ALL {
         for rt in &runtimes {
             round(rt, &subject, path, &input, calls / 4)?;
         }

@@ -88,6 +88,12 @@ impl Subject {
         &self.extension
     }
 
+    /// The raw wasmtime baseline of the same component.
+    #[must_use]
+    pub fn raw(&self) -> &RawExtension {
+        &self.raw
+    }
+
     /// One call by `path`.
     ///
     /// # Errors

@@ -42,6 +42,7 @@ enum ScenarioArg {
     InFlightMemory,
     ColdStart,
     Metering,
+    Phases,
 }
 
 impl From<ScenarioArg> for Scenario {
@@ -53,6 +54,7 @@ impl From<ScenarioArg> for Scenario {
             ScenarioArg::InFlightMemory => Scenario::InFlightMemory,
             ScenarioArg::ColdStart => Scenario::ColdStart,
             ScenarioArg::Metering => Scenario::Metering,
+            ScenarioArg::Phases => Scenario::Phases,
         }
     }
 }
