@@ -3,22 +3,73 @@
 //! calls alternate between the engines; ratios are to the unmetered median. No target: the
 //! default keeps both, because fuel is the deterministic budget and epochs the deadline.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::stats::Samples;
 use super::{BenchError, BenchOptions, Row, Scenario, ratio, tokio_runtime};
 use crate::config::{Metering, PlatformConfig};
 use crate::payload::{CallRequest, Payload};
 use crate::runtime::Runtime;
+use crate::sandbox::LoadedExtension;
 
 /// The CPU-bound sample.
 pub const MINER: &str = "miner";
-/// Engines compared; the last is the baseline.
-const MODES: [(Metering, &str); 3] = [
+/// Engines compared, with their names in reports; the last is the baseline.
+pub const MODES: [(Metering, &str); 3] = [
     (Metering::FuelAndEpoch, "fuel + epochs (default)"),
     (Metering::EpochOnly, "epochs only"),
     (Metering::Unmetered, "unmetered"),
 ];
+
+/// One `miner` extension per metering mode, and the input they all get.
+pub struct Metered {
+    loaded: Vec<(Runtime, LoadedExtension)>,
+    input: Payload,
+    tokio: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for Metered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metered").field("modes", &MODES.len()).finish_non_exhaustive()
+    }
+}
+
+impl Metered {
+    /// Build one engine per mode of [`MODES`] and load `miner` on each, to hash `hashes` times.
+    ///
+    /// # Errors
+    /// [`BenchError`] when a runtime or the sample fails.
+    pub fn new(config: &PlatformConfig, hashes: u64) -> Result<Self, BenchError> {
+        let input = Payload::json(&serde_json::json!({ "hashes": hashes }))
+            .map_err(|e| BenchError::Io { what: "input".into(), source: e.into() })?;
+        let mut loaded = Vec::new();
+        for (metering, _) in MODES {
+            let mut config = config.clone();
+            config.engine.metering = metering;
+            let runtime = Runtime::new(config)?;
+            let extension =
+                runtime.load(MINER).map_err(|source| BenchError::Load { extension: MINER.into(), source })?;
+            loaded.push((runtime, extension));
+        }
+        Ok(Self { loaded, input, tokio: tokio_runtime(0)? })
+    }
+
+    /// One call on the engine of `MODES[mode]`; the time it took.
+    ///
+    /// # Errors
+    /// [`BenchError`] when the call fails (or `mode` is out of range).
+    pub fn call(&self, mode: usize) -> Result<Duration, BenchError> {
+        let failed =
+            |message: String| BenchError::CallFailed { extension: MINER.into(), path: "sandbox", message };
+        let (_, extension) =
+            self.loaded.get(mode).ok_or_else(|| failed(format!("no metering mode {mode}")))?;
+        let started = Instant::now();
+        let outcome = self.tokio.block_on(extension.call(CallRequest::new(self.input.clone())));
+        let elapsed = started.elapsed();
+        outcome.result.map_err(|e| failed(e.to_string()))?;
+        Ok(elapsed)
+    }
+}
 
 /// Run the scenario.
 ///
@@ -26,31 +77,13 @@ const MODES: [(Metering, &str); 3] = [
 /// [`BenchError`] when a runtime, the sample or a call fails.
 pub fn run(config: &PlatformConfig, options: BenchOptions) -> Result<Vec<Row>, BenchError> {
     let hashes = options.pick(20_000, 80_000);
-    let input = Payload::json(&serde_json::json!({ "hashes": hashes }))
-        .map_err(|e| BenchError::Io { what: "input".into(), source: e.into() })?;
-    let mut loaded = Vec::new();
-    for (metering, _) in MODES {
-        let mut config = config.clone();
-        config.engine.metering = metering;
-        let runtime = Runtime::new(config)?;
-        let extension =
-            runtime.load(MINER).map_err(|source| BenchError::Load { extension: MINER.into(), source })?;
-        loaded.push((runtime, extension));
-    }
-    let tokio = tokio_runtime(0)?;
+    let metered = Metered::new(config, u64::try_from(hashes).unwrap_or(u64::MAX))?;
     let rounds = options.pick(10, 40);
     let mut samples: [Samples; 3] = std::array::from_fn(|_| Samples::with_capacity(rounds));
     for round in 0..=rounds {
         for offset in 0..MODES.len() {
             let i = (round + offset) % MODES.len();
-            let started = Instant::now();
-            let outcome = tokio.block_on(loaded[i].1.call(CallRequest::new(input.clone())));
-            let elapsed = started.elapsed();
-            outcome.result.map_err(|e| BenchError::CallFailed {
-                extension: MINER.into(),
-                path: "sandbox",
-                message: e.to_string(),
-            })?;
+            let elapsed = metered.call(i)?;
             // Round 0 warms each engine up.
             if round > 0 {
                 samples[i].push(elapsed);
