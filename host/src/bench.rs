@@ -41,7 +41,7 @@ pub enum BenchError {
         /// The extension asked for.
         extension: String,
         /// Why.
-        source: HostError,
+        source: Box<HostError>,
     },
     /// A measured call did not succeed.
     #[error("{path} call of {extension} failed: {message}")]
@@ -72,6 +72,14 @@ pub enum BenchError {
     /// The state directory for the precompiled cache could not be set up.
     #[error("state directory: {0}")]
     State(String),
+}
+
+impl BenchError {
+    /// `extension` could not be loaded.
+    #[must_use]
+    pub fn load(extension: &str, source: HostError) -> Self {
+        Self::Load { extension: extension.to_owned(), source: Box::new(source) }
+    }
 }
 
 /// How long to measure.

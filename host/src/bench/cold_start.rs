@@ -48,15 +48,14 @@ impl ColdStart {
         let state_dir =
             tempfile::tempdir().map_err(|source| BenchError::Io { what: "temp dir".into(), source })?;
         let state = StateDir::open(state_dir.path()).map_err(|e| BenchError::State(e.to_string()))?;
-        let probe =
-            compiling.load(name).map_err(|source| BenchError::Load { extension: name.into(), source })?;
+        let probe = compiling.load(name).map_err(|source| BenchError::load(name, source))?;
         state
             .pin(&probe.manifest().id(), &probe.component_info().sha256, "benchmark")
             .map_err(|e| BenchError::State(e.to_string()))?;
         drop(probe);
         let cached = Runtime::new(config.clone())?.with_state(state);
         // Fill the cache.
-        drop(cached.load(name).map_err(|source| BenchError::Load { extension: name.into(), source })?);
+        drop(cached.load(name).map_err(|source| BenchError::load(name, source))?);
         Ok(Self { compiling, cached, input, tokio: tokio_runtime(0)?, _state_dir: state_dir })
     }
 
@@ -68,9 +67,7 @@ impl ColdStart {
     pub fn first_call(&self, from_cache: bool) -> Result<Duration, BenchError> {
         let runtime = if from_cache { &self.cached } else { &self.compiling };
         let started = Instant::now();
-        let extension = runtime
-            .load(EXTENSION)
-            .map_err(|source| BenchError::Load { extension: EXTENSION.into(), source })?;
+        let extension = runtime.load(EXTENSION).map_err(|source| BenchError::load(EXTENSION, source))?;
         let outcome = self.tokio.block_on(extension.call(CallRequest::new(self.input.clone())));
         let elapsed = started.elapsed();
         outcome.result.map_err(|e| BenchError::CallFailed {

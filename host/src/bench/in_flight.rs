@@ -102,9 +102,7 @@ pub fn measure(
     config.engine.max_concurrent_instances =
         u32::try_from(calls).unwrap_or(u32::MAX).saturating_add(POOL_HEADROOM_INSTANCES);
     let runtime = Runtime::new(config)?;
-    let extension = Arc::new(
-        runtime.load(SLEEPER).map_err(|source| BenchError::Load { extension: SLEEPER.into(), source })?,
-    );
+    let extension = Arc::new(runtime.load(SLEEPER).map_err(|source| BenchError::load(SLEEPER, source))?);
     let demand = Demand::for_extension(&extension);
     let n = u64::try_from(calls).unwrap_or(u64::MAX);
     let policy = ReservationPolicy::default()

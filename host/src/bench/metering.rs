@@ -47,8 +47,7 @@ impl Metered {
             let mut config = config.clone();
             config.engine.metering = metering;
             let runtime = Runtime::new(config)?;
-            let extension =
-                runtime.load(MINER).map_err(|source| BenchError::Load { extension: MINER.into(), source })?;
+            let extension = runtime.load(MINER).map_err(|source| BenchError::load(MINER, source))?;
             loaded.push((runtime, extension));
         }
         Ok(Self { loaded, input, tokio: tokio_runtime(0)? })

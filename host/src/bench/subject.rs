@@ -61,8 +61,7 @@ impl Subject {
     /// # Errors
     /// [`BenchError::Load`] or [`BenchError::Raw`].
     pub fn load(runtime: &Runtime, name: &str) -> Result<Self, BenchError> {
-        let extension =
-            runtime.load(name).map_err(|source| BenchError::Load { extension: name.into(), source })?;
+        let extension = runtime.load(name).map_err(|source| BenchError::load(name, source))?;
         let path = &extension.manifest().component_path;
         let wasm = std::fs::read(path)
             .map_err(|source| BenchError::Io { what: path.display().to_string(), source })?;

@@ -161,9 +161,10 @@ fn in_flight_in_children(config: &PlatformConfig, state_dir: &Path, quick: bool)
 fn print_table(report: &Report) {
     let m = &report.machine;
     println!("{} cores, {}{}", m.cores, m.cpu_model, if report.quick { ", quick run" } else { "" });
+    let header = ["scenario", "variant", "median", "p99", "ratio", "target"];
     println!(
-        "{:<20} {:<34} {:>14} {:>14} {:>7}  {}",
-        "scenario", "variant", "median", "p99", "ratio", "target"
+        "{:<20} {:<42} {:>14} {:>14} {:>7}  {}",
+        header[0], header[1], header[2], header[3], header[4], header[5]
     );
     for row in &report.rows {
         let p99 = row.p99.map_or_else(String::new, |p| format!("{} {}", figure(p), row.unit));
@@ -172,7 +173,7 @@ fn print_table(report: &Report) {
             format!("{} {} {} {}", t.on, t.bound, t.value, if t.met { "met" } else { "MISSED" })
         });
         println!(
-            "{:<20} {:<34} {:>14} {:>14} {:>7}  {}",
+            "{:<20} {:<42} {:>14} {:>14} {:>7}  {}",
             row.scenario.name(),
             row.variant,
             format!("{} {}", figure(row.median), row.unit),
