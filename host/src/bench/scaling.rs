@@ -68,8 +68,8 @@ pub fn run(config: &PlatformConfig, options: BenchOptions) -> Result<Vec<Row>, B
     let subject = Arc::new(Subject::load(&engine_runtime, Workload::Echo.extension())?);
     let input = Workload::Echo.input();
     let runtimes = [tokio_runtime(WORKERS[0])?, tokio_runtime(WORKERS[1])?];
-    let rounds = options.pick(5, 15);
-    let calls = options.pick(1_000, 4_000);
+    let rounds = options.pick(7, 15);
+    let calls = options.pick(4_000, 10_000);
     let mut rows = Vec::new();
     for path in Path::ALL {
         for rt in &runtimes {
