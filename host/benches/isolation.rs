@@ -100,7 +100,7 @@ fn cold_start(c: &mut Criterion) {
 }
 
 fn metering(c: &mut Criterion) {
-    let metered = or_exit(Metered::new(&config(), MINER_HASHES));
+    let metered = or_exit(Metered::miner(&config(), MINER_HASHES));
     let mut group = c.benchmark_group("metering/miner");
     for (mode, (_, label)) in MODES.iter().enumerate() {
         group.bench_function(*label, |b| {

@@ -1,10 +1,13 @@
-//! Metering cost: the CPU-bound `miner` sample (a 64-bit hash loop) on three engines that
-//! differ only in [`Metering`]: fuel and epochs (the default), epochs only, and neither. The
-//! calls alternate between the engines; ratios are to the unmetered median. No target: the
-//! default keeps both, because fuel is the deterministic budget and epochs the deadline.
+//! Metering cost: CPU-bound guests on three engines that differ only in [`Metering`]: fuel and
+//! epochs (the default), epochs only, and neither. Two guests, because the cost depends on the
+//! code: `miner` (a 64-bit multiply-and-mix hash loop, latency-bound) and `text-stats` on
+//! 64 KiB (branchy byte scanning). The calls alternate between the engines; ratios are to the
+//! unmetered median. No target: the default keeps both, because fuel is the deterministic
+//! budget and epochs the deadline.
 
 use std::time::{Duration, Instant};
 
+use super::per_call::Workload;
 use super::stats::Samples;
 use super::{BenchError, BenchOptions, Row, Scenario, ratio, tokio_runtime};
 use crate::config::{Metering, PlatformConfig};
@@ -21,11 +24,12 @@ pub const MODES: [(Metering, &str); 3] = [
     (Metering::Unmetered, "unmetered"),
 ];
 
-/// One `miner` extension per metering mode, and the input they all get.
+/// One extension loaded once per metering mode, and the input they all get.
 pub struct Metered {
     loaded: Vec<(Runtime, LoadedExtension)>,
     input: Payload,
     tokio: tokio::runtime::Runtime,
+    name: String,
 }
 
 impl std::fmt::Debug for Metered {
@@ -35,22 +39,32 @@ impl std::fmt::Debug for Metered {
 }
 
 impl Metered {
-    /// Build one engine per mode of [`MODES`] and load `miner` on each, to hash `hashes` times.
+    /// `miner` hashing `hashes` times on each engine of [`MODES`].
     ///
     /// # Errors
     /// [`BenchError`] when a runtime or the sample fails.
-    pub fn new(config: &PlatformConfig, hashes: u64) -> Result<Self, BenchError> {
+    pub fn miner(config: &PlatformConfig, hashes: u64) -> Result<Self, BenchError> {
         let input = Payload::json(&serde_json::json!({ "hashes": hashes }))
             .map_err(|e| BenchError::Io { what: "input".into(), source: e.into() })?;
+        Self::new(config, MINER, input)
+    }
+
+    /// Build one engine per mode of [`MODES`] and load `extension` on each, to be called with
+    /// `input`.
+    ///
+    /// # Errors
+    /// [`BenchError`] when a runtime or the sample fails.
+    pub fn new(config: &PlatformConfig, extension: &str, input: Payload) -> Result<Self, BenchError> {
+        let name = extension;
         let mut loaded = Vec::new();
         for (metering, _) in MODES {
             let mut config = config.clone();
             config.engine.metering = metering;
             let runtime = Runtime::new(config)?;
-            let extension = runtime.load(MINER).map_err(|source| BenchError::load(MINER, source))?;
+            let extension = runtime.load(name).map_err(|source| BenchError::load(name, source))?;
             loaded.push((runtime, extension));
         }
-        Ok(Self { loaded, input, tokio: tokio_runtime(0)? })
+        Ok(Self { loaded, input, tokio: tokio_runtime(0)?, name: name.to_owned() })
     }
 
     /// One call on the engine of `MODES[mode]`; the time it took.
@@ -73,10 +87,18 @@ impl Metered {
 /// Run the scenario.
 ///
 /// # Errors
-/// [`BenchError`] when a runtime, the sample or a call fails.
+/// [`BenchError`] when a runtime, a sample or a call fails.
 pub fn run(config: &PlatformConfig, options: BenchOptions) -> Result<Vec<Row>, BenchError> {
     let hashes = options.pick(20_000, 80_000);
-    let metered = Metered::new(config, u64::try_from(hashes).unwrap_or(u64::MAX))?;
+    let miner = Metered::miner(config, u64::try_from(hashes).unwrap_or(u64::MAX))?;
+    let mut rows = measure(&miner, options, &format!("{hashes} hashes per call"))?;
+    let text = Metered::new(config, Workload::TextStats.extension(), Workload::TextStats.input())?;
+    rows.extend(measure(&text, options, "64 KiB of text per call")?);
+    Ok(rows)
+}
+
+/// Alternate calls over the engines of `metered`; one row per mode, ratios to unmetered.
+fn measure(metered: &Metered, options: BenchOptions, note: &str) -> Result<Vec<Row>, BenchError> {
     let rounds = options.pick(10, 40);
     let mut samples: [Samples; 3] = std::array::from_fn(|_| Samples::with_capacity(rounds));
     for round in 0..=rounds {
@@ -91,17 +113,18 @@ pub fn run(config: &PlatformConfig, options: BenchOptions) -> Result<Vec<Row>, B
     }
     let summaries = samples.each_ref().map(Samples::summary);
     let base = summaries[MODES.len() - 1].median_ns;
+    let name = &metered.name;
     Ok(MODES
         .iter()
         .zip(summaries)
         .map(|((_, label), summary)| {
             let mut row =
-                Row::new(Scenario::Metering, format!("miner: {label}"), "ms", summary.median_ns / 1e6);
+                Row::new(Scenario::Metering, format!("{name}: {label}"), "ms", summary.median_ns / 1e6);
             row.p99 = Some(summary.p99_ns / 1e6);
             row.samples = summary.count;
             row.ratio = ratio(summary.median_ns, base);
-            row.baseline = Some("miner: unmetered".to_owned());
-            row.note = Some(format!("{hashes} hashes per call"));
+            row.baseline = Some(format!("{name}: unmetered"));
+            row.note = Some(note.to_owned());
             row
         })
         .collect())
