@@ -106,6 +106,8 @@ impl Template {
             let (returned,) = invoke.call_async(&mut *store, (&request,)).await?;
             return Ok(Returned::Invoke(returned));
         }
+        // The generated bindings serve the rest. Their `Invoke` arms are not reached (handled
+        // above) but keep each version's dispatch complete.
         match &self.bindings {
             Bindings::V1_0_0(pre) => {
                 // Checked before instantiating: nothing should run for an export that is not there.
