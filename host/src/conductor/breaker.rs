@@ -218,11 +218,13 @@ impl CircuitBreaker {
                     Verdict::Ignored => return,
                 };
                 core.window.record(millis(now), failure);
+                // Only a failure can open the breaker: a success needs no totals.
+                if !failure {
+                    return;
+                }
                 let totals = core.window.totals(millis(now));
                 let ratio = totals.failure_ratio();
-                if failure
-                    && totals.calls >= u64::from(self.policy.minimum_calls)
-                    && ratio >= self.policy.failure_ratio
+                if totals.calls >= u64::from(self.policy.minimum_calls) && ratio >= self.policy.failure_ratio
                 {
                     self.open(&mut core, now, self.policy.open_ms, ratio);
                 }
