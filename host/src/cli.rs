@@ -3,6 +3,7 @@
 //! 2 when the command could not run (bad arguments, config, missing extension).
 
 mod audit;
+mod bench;
 mod build;
 mod check;
 mod demo;
@@ -68,6 +69,8 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Measure what isolation costs: raw wasmtime vs sandbox vs conductor, and more, as ratios.
+    Bench(bench::BenchArgs),
     /// Trust a component as it is now: record its sha256 as the pin for its name@version.
     Pin {
         /// A manifest path, a directory holding one, or an extension name.
@@ -137,6 +140,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Health { action: Some(HealthAction::Reset { extension, reason }), json } => {
             health::reset(config, &state_dir, &extension, &reason, json)
         }
+        Command::Bench(args) => bench::run(config, &state_dir, args).await,
     }
 }
 

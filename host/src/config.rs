@@ -21,6 +21,40 @@ pub const DEFAULT_EPOCH_TICK_MS: u64 = 5;
 /// Instances that may run at once in the pooling allocator.
 pub const DEFAULT_MAX_CONCURRENT_INSTANCES: u32 = 64;
 
+/// How guest execution is metered.
+///
+/// Only [`Metering::FuelAndEpoch`] enforces every limit the policy sets; the others exist so
+/// embedders running trusted code, and the benchmarks, can measure what metering costs. They
+/// are not readable from `symphony.toml`: a platform file can never switch a limit off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Metering {
+    /// Fuel (a deterministic instruction budget) and epoch interruption (the wall-clock
+    /// deadline, and yielding to the executor every tick). The default.
+    #[default]
+    FuelAndEpoch,
+    /// Epoch interruption only: the deadline still stops a guest, the fuel limit is not
+    /// enforced and usage reports 0 fuel units.
+    EpochOnly,
+    /// Neither: a guest that never returns is only abandoned by the tokio timeout, which
+    /// cannot interrupt running wasm. For measurement only.
+    Unmetered,
+}
+
+impl Metering {
+    /// Whether fuel is consumed and its limit enforced.
+    #[must_use]
+    pub fn fuel(self) -> bool {
+        matches!(self, Self::FuelAndEpoch)
+    }
+
+    /// Whether epoch interruption (deadline and yielding) is on.
+    #[must_use]
+    pub fn epochs(self) -> bool {
+        matches!(self, Self::FuelAndEpoch | Self::EpochOnly)
+    }
+}
+
 /// Engine-wide settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineSettings {
@@ -30,6 +64,8 @@ pub struct EngineSettings {
     pub pooling: bool,
     /// Instances that may be alive at once with pooling.
     pub max_concurrent_instances: u32,
+    /// How execution is metered (embedders only; always [`Metering::FuelAndEpoch`] from a file).
+    pub metering: Metering,
 }
 
 impl Default for EngineSettings {
@@ -38,6 +74,7 @@ impl Default for EngineSettings {
             epoch_tick_ms: DEFAULT_EPOCH_TICK_MS,
             pooling: true,
             max_concurrent_instances: DEFAULT_MAX_CONCURRENT_INSTANCES,
+            metering: Metering::FuelAndEpoch,
         }
     }
 }
@@ -161,6 +198,7 @@ impl PlatformConfig {
                 .engine
                 .max_concurrent_instances
                 .unwrap_or(defaults.engine.max_concurrent_instances),
+            metering: Metering::FuelAndEpoch,
         };
         if engine.epoch_tick_ms == 0 || engine.epoch_tick_ms > 1_000 {
             return Err(ConfigFileError::at_field(

@@ -1,6 +1,7 @@
 //! The one wasmtime `Engine` configuration Symphony runs every guest on, and its epoch ticker.
 //!
-//! Fuel and epoch interruption are always on, execution is async (so a guest yields to the
+//! Fuel and epoch interruption are on unless an embedder picks another [`Metering`] (never from a
+//! config file), execution is async (so a guest yields to the
 //! executor every epoch tick), the wasm stack is the policy's, and instances come from the
 //! pooling allocator sized from the policy ceilings. Nothing outside this file and `sandbox`
 //! names a wasmtime configuration type.
@@ -9,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
-use crate::config::EngineSettings;
+use crate::config::{EngineSettings, Metering};
 use crate::policy::PlatformPolicy;
 
 /// Host-side stack room kept above the wasm stack on each async fiber, in bytes.
@@ -22,6 +23,13 @@ const POOL_CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 const POOL_MEMORIES_PER_COMPONENT: u32 = 2;
 /// Tables reserved per component instance in the pool.
 const POOL_TABLES_PER_COMPONENT: u32 = 4;
+/// Linear memory a freed pool slot keeps resident, in bytes: its touched pages are reset to
+/// their initial contents in place (found with `PAGEMAP_SCAN` where the kernel has it) instead
+/// of being unmapped and faulted in again by the next call. The guest sees the same fresh
+/// memory either way; what it costs is idle RSS, at most this much per warm slot.
+const POOL_KEEP_RESIDENT_BYTES: usize = 1024 * 1024;
+/// Table memory a freed pool slot keeps resident, in bytes (reset in place, like memory).
+const POOL_TABLE_KEEP_RESIDENT_BYTES: usize = 64 * 1024;
 
 /// Why the engine could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +45,7 @@ pub struct SandboxEngine {
     tick: Duration,
     stack_bytes: u64,
     pooling: bool,
+    metering: Metering,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -46,6 +55,7 @@ impl std::fmt::Debug for SandboxEngine {
             .field("tick", &self.tick)
             .field("stack_bytes", &self.stack_bytes)
             .field("pooling", &self.pooling)
+            .field("metering", &self.metering)
             .finish_non_exhaustive()
     }
 }
@@ -61,8 +71,8 @@ impl SandboxEngine {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
-            .consume_fuel(true)
-            .epoch_interruption(true)
+            .consume_fuel(settings.metering.fuel())
+            .epoch_interruption(settings.metering.epochs())
             .max_wasm_stack(stack)
             .async_stack_size(stack + HOST_STACK_HEADROOM_BYTES)
             .cranelift_opt_level(OptLevel::Speed);
@@ -86,7 +96,14 @@ impl SandboxEngine {
         let tick = Duration::from_millis(settings.epoch_tick_ms);
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(&engine, tick, Arc::clone(&ticker_stop));
-        Ok(Self { engine, tick, stack_bytes: policy.stack_bytes, pooling, ticker_stop })
+        Ok(Self {
+            engine,
+            tick,
+            stack_bytes: policy.stack_bytes,
+            pooling,
+            metering: settings.metering,
+            ticker_stop,
+        })
     }
 
     /// The wasmtime engine (crate-private: the rest of the host sees Symphony types).
@@ -111,6 +128,12 @@ impl SandboxEngine {
     pub fn pooling(&self) -> bool {
         self.pooling
     }
+
+    /// How guest execution is metered.
+    #[must_use]
+    pub fn metering(&self) -> Metering {
+        self.metering
+    }
 }
 
 impl Drop for SandboxEngine {
@@ -131,7 +154,10 @@ fn pool_config(settings: &EngineSettings, policy: &PlatformPolicy) -> PoolingAll
         .max_memories_per_component(POOL_MEMORIES_PER_COMPONENT)
         .max_tables_per_component(POOL_TABLES_PER_COMPONENT)
         .max_memory_size(usize::try_from(policy.ceilings.memory_bytes).unwrap_or(usize::MAX))
-        .table_elements(usize::try_from(policy.ceilings.table_elements).unwrap_or(usize::MAX));
+        .table_elements(usize::try_from(policy.ceilings.table_elements).unwrap_or(usize::MAX))
+        .linear_memory_keep_resident(POOL_KEEP_RESIDENT_BYTES)
+        .table_keep_resident(POOL_TABLE_KEEP_RESIDENT_BYTES)
+        .pagemap_scan(Enabled::Auto);
     pool
 }
 

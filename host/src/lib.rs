@@ -7,6 +7,7 @@
 //! a source, a snake_case kind and a class.
 
 pub mod audit;
+pub mod bench;
 mod bindings;
 pub mod byte_size;
 mod call_log;
@@ -33,7 +34,7 @@ pub mod state;
 
 pub use call_log::{CallLog, LogLevel, LogRecord};
 pub use component_info::{ApiVersion, ComponentInfo};
-pub use config::PlatformConfig;
+pub use config::{Metering, PlatformConfig};
 pub use config_file::ConfigFileError;
 pub use error::{
     CallError, ConductorError, ErrorClass, ErrorReport, ErrorSource, ExtensionError, HostError, TrapCode,

@@ -74,6 +74,8 @@ impl CancelToken {
 }
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+/// This process's id, read once: `std::process::id` is a system call every time.
+static PROCESS_ID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 
 /// One call's input and context.
 #[derive(Debug, Clone)]
@@ -98,7 +100,7 @@ impl CallRequest {
         let n = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
         Self {
             input,
-            request_id: format!("req-{}-{n}", std::process::id()),
+            request_id: format!("req-{}-{n}", PROCESS_ID.get_or_init(std::process::id)),
             attempt: 1,
             cancel: CancelToken::new(),
             deadline_cap_ms: None,

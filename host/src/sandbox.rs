@@ -302,19 +302,13 @@ impl LoadedExtension {
         }
     }
 
-    /// Instantiate into a fresh store, run one operation under every limit, and tear down.
-    async fn run(
-        &self,
-        operation: Operation,
-        cancel: CancelToken,
-        deadline_ms: u64,
-    ) -> (Result<Returned, HostError>, RunReport) {
+    /// The data of one call's store: WASI context built from the grant (denials recorded), the
+    /// log within its budget, the HTTP policy, the limiter, the deadline the epoch callback checks.
+    pub(crate) fn call_state(&self, cancel: CancelToken, deadline: Instant) -> CallState {
         let limits = self.limits.limits;
-        let started = Instant::now();
-        let deadline_len = Duration::from_millis(deadline_ms);
         let log = Arc::new(Mutex::new(CallLog::new(limits.log_bytes)));
         let denials = DenialRecorder::default();
-        let state = CallState {
+        CallState {
             wasi: build_wasi_ctx(&self.grant, &denials, &log),
             table: wasmtime::component::ResourceTable::new(),
             limiter: StoreLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),
@@ -331,23 +325,39 @@ impl LoadedExtension {
             env_granted: !self.grant.env.is_empty(),
             progress: None,
             cancel,
-            deadline: started + deadline_len,
+            deadline,
             deadline_hit: false,
-        };
+        }
+    }
+
+    /// Instantiate into a fresh store, run one operation under every limit, and tear down.
+    async fn run(
+        &self,
+        operation: Operation,
+        cancel: CancelToken,
+        deadline_ms: u64,
+    ) -> (Result<Returned, HostError>, RunReport) {
+        let limits = self.limits.limits;
+        let started = Instant::now();
+        let deadline_len = Duration::from_millis(deadline_ms);
+        let state = self.call_state(cancel, started + deadline_len);
+        let metering = self.engine.metering();
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(|state| &mut state.limiter);
         // Fuel and the epoch deadline both start at zero: set them before instantiation runs wasm.
-        let fuel_set = store.set_fuel(limits.fuel);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|mut cx| {
-            let state = cx.data_mut();
-            if Instant::now() >= state.deadline {
-                state.deadline_hit = true;
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
+        let fuel_set = if metering.fuel() { store.set_fuel(limits.fuel) } else { Ok(()) };
+        if metering.epochs() {
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(|mut cx| {
+                let state = cx.data_mut();
+                if Instant::now() >= state.deadline {
+                    state.deadline_hit = true;
+                    Ok(UpdateDeadline::Interrupt)
+                } else {
+                    Ok(UpdateDeadline::Yield(1))
+                }
+            });
+        }
 
         let returned = if let Err(e) = fuel_set {
             Err(HostError::GuestTrap { code: TrapCode::Other, message: format!("cannot set fuel: {e}") })
@@ -361,7 +371,8 @@ impl LoadedExtension {
         };
 
         let wall = started.elapsed();
-        let fuel_left = store.get_fuel().unwrap_or(0);
+        // Without fuel metering nothing was counted: report 0 fuel units used.
+        let fuel_left = if metering.fuel() { store.get_fuel().unwrap_or(0) } else { limits.fuel };
         let state = store.into_data();
         let usage = Usage {
             fuel: limits.fuel.saturating_sub(fuel_left),

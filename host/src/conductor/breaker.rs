@@ -150,12 +150,12 @@ impl CircuitBreaker {
         self.open_to_half_open_if_due(&mut core, now);
         let generation = core.generation;
         match &mut core.phase {
-            Phase::Closed => Ok(Permit::new(self, generation, false)),
+            Phase::Closed => Ok(Permit::new(self, generation, false, now)),
             Phase::Open { until, .. } => Err(self.refusal(ceil_ms(until.saturating_sub(now)))),
             Phase::HalfOpen { in_flight, succeeded, .. } => {
                 if in_flight.saturating_add(*succeeded) < self.policy.half_open_probes {
                     *in_flight += 1;
-                    Ok(Permit::new(self, generation, true))
+                    Ok(Permit::new(self, generation, true, now))
                 } else {
                     Err(self.refusal(self.policy.slow_call_ms))
                 }
@@ -176,9 +176,8 @@ impl CircuitBreaker {
         Fut: Future<Output = Result<T, CallError>>,
     {
         let permit = self.try_acquire()?;
-        let started = self.clock.now();
         let result = call().await;
-        permit.record(&result, self.clock.now().saturating_sub(started));
+        permit.record_now(&result);
         result
     }
 
@@ -189,9 +188,8 @@ impl CircuitBreaker {
             Ok(permit) => permit,
             Err(refused) => return InvokeOutcome { result: Err(refused.into()), usage: Usage::default() },
         };
-        let started = self.clock.now();
         let outcome = invoker.invoke(request).await;
-        permit.record(&outcome.result, self.clock.now().saturating_sub(started));
+        permit.record_now(&outcome.result);
         outcome
     }
 
@@ -230,9 +228,8 @@ impl CircuitBreaker {
         self.core.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Settle one permit taken under `generation`.
-    fn complete(&self, generation: u64, verdict: Verdict) {
-        let now = self.clock.now();
+    /// Settle one permit taken under `generation`, at clock time `now`.
+    fn complete(&self, generation: u64, verdict: Verdict, now: Duration) {
         let mut core = self.lock();
         if core.generation != generation {
             // Taken before a state change: its outcome belongs to a period that is over, and a
@@ -247,11 +244,13 @@ impl CircuitBreaker {
                     Verdict::Ignored => return,
                 };
                 core.window.record(millis(now), failure);
+                // Only a failure can open the breaker: a success needs no totals.
+                if !failure {
+                    return;
+                }
                 let totals = core.window.totals(millis(now));
                 let ratio = totals.failure_ratio();
-                if failure
-                    && totals.calls >= u64::from(self.policy.minimum_calls)
-                    && ratio >= self.policy.failure_ratio
+                if totals.calls >= u64::from(self.policy.minimum_calls) && ratio >= self.policy.failure_ratio
                 {
                     self.open(&mut core, now, self.policy.open_ms, ratio);
                 }
@@ -324,11 +323,13 @@ pub struct Permit<'a> {
     generation: u64,
     probe: bool,
     settled: bool,
+    /// When it was granted, on the breaker's clock: the call's start.
+    granted_at: Duration,
 }
 
 impl<'a> Permit<'a> {
-    fn new(breaker: &'a CircuitBreaker, generation: u64, probe: bool) -> Self {
-        Self { breaker, generation, probe, settled: false }
+    fn new(breaker: &'a CircuitBreaker, generation: u64, probe: bool, granted_at: Duration) -> Self {
+        Self { breaker, generation, probe, settled: false, granted_at }
     }
 
     /// Whether this call is a half-open probe.
@@ -341,20 +342,32 @@ impl<'a> Permit<'a> {
     /// success slower than the policy's `slow_call_ms` counts as a failure; errors count as
     /// [`counts_as_failure`] says.
     pub fn record<T>(mut self, outcome: &Result<T, CallError>, elapsed: Duration) {
-        self.settle(Verdict::of(outcome, elapsed, self.breaker.policy.slow_call_ms));
+        let now = self.breaker.clock.now();
+        self.settle(Verdict::of(outcome, elapsed, self.breaker.policy.slow_call_ms), now);
     }
 
-    fn settle(&mut self, verdict: Verdict) {
+    /// [`record`](Self::record) a call that started when the permit was granted and ends now:
+    /// one clock reading serves both the elapsed time and the window.
+    fn record_now<T>(mut self, outcome: &Result<T, CallError>) {
+        let now = self.breaker.clock.now();
+        let elapsed = now.saturating_sub(self.granted_at);
+        self.settle(Verdict::of(outcome, elapsed, self.breaker.policy.slow_call_ms), now);
+    }
+
+    fn settle(&mut self, verdict: Verdict, now: Duration) {
         if !self.settled {
             self.settled = true;
-            self.breaker.complete(self.generation, verdict);
+            self.breaker.complete(self.generation, verdict, now);
         }
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.settle(Verdict::Ignored);
+        if !self.settled {
+            let now = self.breaker.clock.now();
+            self.settle(Verdict::Ignored, now);
+        }
     }
 }
 

@@ -172,8 +172,6 @@ impl ResourcePool {
         if cancel.is_cancelled() {
             return Err(ConductorError::Cancelled);
         }
-        let timeout = Duration::from_millis(self.inner.policy.queue_timeout_ms);
-        let deadline = self.inner.clock.now().saturating_add(timeout);
         let arrival = self.inner.lock().arrive(demand, &self.inner.policy);
         let ticket = match arrival {
             Arrival::Admitted => return Ok(Reservation::new(Arc::clone(&self.inner), demand)),
@@ -183,6 +181,9 @@ impl ResourcePool {
             }
             Arrival::Queued(ticket) => ticket,
         };
+        // Only a queued call needs the clock: the wait is timed from joining the queue.
+        let timeout = Duration::from_millis(self.inner.policy.queue_timeout_ms);
+        let deadline = self.inner.clock.now().saturating_add(timeout);
         let mut waiting = Waiting { pool: Arc::clone(&self.inner), ticket, demand, settled: false };
         loop {
             if cancel.is_cancelled() {

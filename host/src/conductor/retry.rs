@@ -141,11 +141,13 @@ impl Retrier {
         let mut last_error: Option<CallError> = None;
         let mut waited = Duration::ZERO;
         let mut attempt: u32 = 1;
+        // One clock reading per attempt serves the deadline check, the budget and the cap.
+        let mut now = started;
         loop {
             if request.cancel.is_cancelled() {
                 return history.give_up(ConductorError::Cancelled, last_error);
             }
-            if self.clock.now() >= deadline {
+            if now >= deadline {
                 // Reached only when a wait overshot the deadline, or the deadline is zero.
                 return match last_error {
                     Some(error) => history.end(Err(error)),
@@ -156,11 +158,10 @@ impl Retrier {
                 };
             }
             if attempt == 1 {
-                budget.deposit_first_attempt(self.clock.now());
+                budget.deposit_first_attempt(now);
             }
             // The attempt may not outlive the request: its sandbox deadline is capped at what is left.
-            let left_ms =
-                u64::try_from(deadline.saturating_sub(self.clock.now()).as_millis()).unwrap_or(u64::MAX);
+            let left_ms = u64::try_from(deadline.saturating_sub(now).as_millis()).unwrap_or(u64::MAX);
             let outcome = target.invoke(request.clone().attempt(attempt).deadline_cap_ms(left_ms)).await;
             history.record(attempt, waited, &outcome);
             let error = match outcome.result {
@@ -174,7 +175,7 @@ impl Retrier {
                 return history.give_up(ConductorError::Cancelled, Some(error));
             }
             let delay = Duration::from_millis(self.backoff_ms(attempt, error.retry_after_ms()));
-            let now = self.clock.now();
+            now = self.clock.now();
             if now.checked_add(delay).is_none_or(|end| end >= deadline) {
                 let delay_ms = delay.as_millis();
                 tracing::debug!(%extension, attempt, delay_ms, "retry would pass the request deadline");
@@ -190,7 +191,9 @@ impl Retrier {
             if !self.wait(delay, &request.cancel).await {
                 return history.give_up(ConductorError::Cancelled, Some(error));
             }
-            waited = self.clock.now().saturating_sub(now);
+            let waited_from = now;
+            now = self.clock.now();
+            waited = now.saturating_sub(waited_from);
             last_error = Some(error);
             attempt += 1;
         }

@@ -6,9 +6,13 @@
 //! Adding a minor version: a `bindings` module, an [`ApiVersion`] variant, a variant here and
 //! its arm in [`Template::new`] and [`Template::run`]. Minor versions only add exports, and the
 //! bindings share one set of WIT types, so older arms keep compiling untouched.
+//!
+//! `invoke`, the one export on the hot path, is called through its export index, found once
+//! when the template is built: per call only that function is looked up and type-checked,
+//! where the generated bindings would look up and check every `handler` export.
 
 use wasmtime::Store;
-use wasmtime::component::InstancePre;
+use wasmtime::component::{ComponentExportIndex, InstancePre};
 
 use crate::bindings::v1_1_0::symphony::extension::types;
 use crate::bindings::{v1_0_0, v1_1_0};
@@ -33,8 +37,14 @@ pub(super) enum Returned {
 }
 
 /// An extension linked against the host, ready to instantiate, typed by the API version it
-/// exports.
-pub(super) enum Template {
+/// exports, with the index of its `handler.invoke` export.
+pub(super) struct Template {
+    bindings: Bindings,
+    invoke: ComponentExportIndex,
+}
+
+/// The generated export bindings of the version the guest exports.
+enum Bindings {
     /// `symphony:extension@1.0.0`.
     V1_0_0(v1_0_0::ExtensionPre<CallState>),
     /// `symphony:extension@1.1.0`.
@@ -47,17 +57,31 @@ impl Template {
     /// # Errors
     /// When the component lacks an export of that version or its type differs.
     pub(super) fn new(version: ApiVersion, pre: InstancePre<CallState>) -> wasmtime::Result<Self> {
-        Ok(match version {
-            ApiVersion::V1_0_0 => Self::V1_0_0(v1_0_0::ExtensionPre::new(pre)?),
-            ApiVersion::V1_1_0 => Self::V1_1_0(v1_1_0::ExtensionPre::new(pre)?),
-        })
+        let handler = format!("symphony:extension/handler@{version}");
+        let component = pre.component();
+        let invoke = component
+            .get_export_index(None, &handler)
+            .and_then(|handler| component.get_export_index(Some(&handler), "invoke"))
+            .ok_or_else(|| wasmtime::format_err!("no `{handler}.invoke` export"))?;
+        let bindings = match version {
+            ApiVersion::V1_0_0 => Bindings::V1_0_0(v1_0_0::ExtensionPre::new(pre)?),
+            ApiVersion::V1_1_0 => Bindings::V1_1_0(v1_1_0::ExtensionPre::new(pre)?),
+        };
+        Ok(Self { bindings, invoke })
     }
 
     /// The version whose bindings this template calls through.
     pub(super) fn api_version(&self) -> ApiVersion {
-        match self {
-            Self::V1_0_0(_) => ApiVersion::V1_0_0,
-            Self::V1_1_0(_) => ApiVersion::V1_1_0,
+        match self.bindings {
+            Bindings::V1_0_0(_) => ApiVersion::V1_0_0,
+            Bindings::V1_1_0(_) => ApiVersion::V1_1_0,
+        }
+    }
+
+    fn instance_pre(&self) -> &InstancePre<CallState> {
+        match &self.bindings {
+            Bindings::V1_0_0(pre) => pre.instance_pre(),
+            Bindings::V1_1_0(pre) => pre.instance_pre(),
         }
     }
 
@@ -71,8 +95,21 @@ impl Template {
         store: &mut Store<CallState>,
         operation: Operation,
     ) -> wasmtime::Result<Returned> {
-        match self {
-            Self::V1_0_0(pre) => {
+        if let Operation::Invoke(request) = operation {
+            let instance = self.instance_pre().instantiate_async(&mut *store).await?;
+            // `handler.invoke` has the same signature in every 1.x version.
+            let invoke = instance
+                .get_typed_func::<(&types::Request,), (Result<types::Response, types::ExtensionError>,)>(
+                    &mut *store,
+                    &self.invoke,
+                )?;
+            let (returned,) = invoke.call_async(&mut *store, (&request,)).await?;
+            return Ok(Returned::Invoke(returned));
+        }
+        // The generated bindings serve the rest. Their `Invoke` arms are not reached (handled
+        // above) but keep each version's dispatch complete.
+        match &self.bindings {
+            Bindings::V1_0_0(pre) => {
                 // Checked before instantiating: nothing should run for an export that is not there.
                 if matches!(operation, Operation::Health) {
                     return Err(not_exported(ApiVersion::V1_0_0, "health"));
@@ -87,7 +124,7 @@ impl Template {
                     Operation::Health => Err(not_exported(ApiVersion::V1_0_0, "health")),
                 }
             }
-            Self::V1_1_0(pre) => {
+            Bindings::V1_1_0(pre) => {
                 let handler = pre.instantiate_async(&mut *store).await?;
                 let handler = handler.symphony_extension_handler();
                 match operation {
