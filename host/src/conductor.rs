@@ -310,11 +310,13 @@ impl Conductor {
             Some(reserved) => reserved,
             None => &guarded,
         };
+        // The request is kept only when a successful output is to be remembered against it.
+        let kept = remember.then(|| request.clone());
         // Profiles always include the built-ins, so a retrier exists; without one, one attempt.
         let outcome = match self.retriers.get(profile_name).or_else(|| self.retriers.values().next()) {
-            Some(retrier) => retrier.run(layered, request.clone()).await,
+            Some(retrier) => retrier.run(layered, request).await,
             None => {
-                let single = layered.invoke(request.clone()).await;
+                let single = layered.invoke(request).await;
                 RetryOutcome {
                     result: single.result,
                     last_attempt_error: None,
@@ -323,8 +325,8 @@ impl Conductor {
                 }
             }
         };
-        if remember && let Ok(output) = &outcome.result {
-            self.last_good.remember(&id, &request, output);
+        if let (Some(request), Ok(output)) = (&kept, &outcome.result) {
+            self.last_good.remember(&id, request, output);
         }
         ConductedOutcome {
             result: outcome.result,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::history::{Baseline, ExtensionHistory};
 use super::policy::Thresholds;
-use super::robust::{MAD_TO_SIGMA, median, slope};
+use super::robust::{MAD_TO_SIGMA, median, slope_by};
 use super::sample::{Expectations, Metric, Sample};
 use crate::capability::denials::{CapabilityDenial, CapabilityKind};
 
@@ -248,7 +248,10 @@ pub struct Latest<'a> {
     pub stopped_by_host: bool,
 }
 
-/// Run every detector over `history` (newest call included) and the newest call.
+/// Run every detector over `history` (newest call included) and the newest call. A windowed
+/// finding is raised on a call that itself shows it (over the profile, shifted, failed, near
+/// the limit or rising): a window that did not qualify before cannot qualify after a call that
+/// adds nothing to it, so the other detectors are skipped, which keeps judging cheap.
 #[must_use]
 pub fn detect(
     history: &ExtensionHistory,
@@ -288,6 +291,9 @@ fn profile_violations(
     for metric in Metric::ALL {
         let Some(declared) = metric.expected(&expectations.expected) else { continue };
         let bound = declared as f64 * thresholds.profile_tolerance;
+        if window.last().is_none_or(|newest| metric.of(newest) as f64 <= bound) {
+            continue;
+        }
         let calls_over = window.iter().filter(|s| metric.of(s) as f64 > bound).count();
         if !sustained(calls_over, window.len(), thresholds) {
             continue;
@@ -348,6 +354,9 @@ fn baseline_shifts(
                 && v - center >= min_shift(metric)
                 && v - center > thresholds.shift_z * sigma
         };
+        if recent.last().is_none_or(|newest| !shifted(metric.of(newest) as f64)) {
+            continue;
+        }
         let calls_shifted = recent.iter().filter(|s| shifted(metric.of(s) as f64)).count();
         if !sustained(calls_shifted, recent.len(), thresholds) {
             continue;
@@ -370,6 +379,9 @@ fn baseline_shifts(
 }
 
 fn error_burst(baseline: &Baseline, recent: &[Sample], thresholds: &Thresholds, found: &mut Vec<Anomaly>) {
+    if recent.last().is_none_or(|newest| !newest.failed) {
+        return;
+    }
     let failures = recent.iter().filter(|s| s.failed).count();
     let ratio = failures as f64 / recent.len() as f64;
     if ratio >= thresholds.error_burst_ratio
@@ -396,23 +408,28 @@ fn approaching_limits(
     }
     for metric in [Metric::Fuel, Metric::MemoryBytes] {
         let Some(limit) = expectations.limit(metric).filter(|l| *l > 0) else { continue };
-        let values: Vec<f64> = window.iter().map(|s| metric.of(s) as f64).collect();
-        let latest = values.last().copied().unwrap_or(0.0);
+        let value = |i: usize| metric.of(&window[i]) as f64;
+        let n = window.len();
+        let latest = value(n - 1);
         let near_bound = thresholds.approaching_share * limit as f64;
-        let calls_near = values.iter().filter(|v| **v >= near_bound).count();
-        let trend = slope(&values).unwrap_or(0.0);
-        let rising = values[values.len() - MIN_TREND_CALLS..].windows(2).all(|w| w[1] >= w[0]);
+        if latest < near_bound && latest < value(n - 2) {
+            // Neither near the limit nor rising on this call: nothing new to find.
+            continue;
+        }
+        let calls_near = (0..n).filter(|i| value(*i) >= near_bound).count();
+        let trend = slope_by(n, value).unwrap_or(0.0);
+        let rising = (n - MIN_TREND_CALLS + 1..n).all(|i| value(i) >= value(i - 1));
         let to_limit = (limit as f64 - latest) / trend;
         let projected = (trend > 0.0 && rising && to_limit <= thresholds.trend_horizon_calls as f64)
             .then_some(to_limit.max(0.0));
-        if calls_near * 2 > values.len() || projected.is_some() {
+        if calls_near * 2 > n || projected.is_some() {
             found.push(Anomaly::ApproachingLimit {
                 metric,
                 limit,
                 latest: latest as u64,
                 share_of_limit: latest / limit as f64,
                 calls_near,
-                window_calls: values.len(),
+                window_calls: n,
                 trend_per_call: trend,
                 projected_calls_to_limit: projected,
             });

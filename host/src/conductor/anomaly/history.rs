@@ -18,7 +18,7 @@ pub const RECENT_ANOMALIES_KEPT: usize = 32;
 const ERROR_KINDS_KEPT: usize = 32;
 /// Calls between baseline recomputations: medians over the ring are cheap, but not free on
 /// every call.
-const BASELINE_REFRESH_CALLS: u64 = 16;
+const BASELINE_REFRESH_CALLS: u64 = 64;
 
 /// The baseline: robust centre and spread per metric over the calls older than the recent
 /// window, and their failure ratio.

@@ -177,7 +177,10 @@ impl HealthMonitor {
         {
             let mut state = self.lock();
             let thresholds = &policy.thresholds;
-            let history = state.histories.entry(extension.to_owned()).or_default();
+            if !state.histories.contains_key(extension) {
+                state.histories.insert(extension.to_owned(), ExtensionHistory::default());
+            }
+            let Some(history) = state.histories.get_mut(extension) else { return Vec::new() };
             let sample = observation.sample();
             history.push(sample, observation.error.map(|e| e.kind()), thresholds);
             let latest = Latest {
@@ -215,7 +218,9 @@ impl HealthMonitor {
                 events.extend(consequences);
                 raised.push(record);
             }
-            state.dirty.insert(extension.to_owned());
+            if !state.dirty.contains(extension) {
+                state.dirty.insert(extension.to_owned());
+            }
         }
         let mut force_open_ms = None;
         for event in events {

@@ -8,15 +8,23 @@ use serde::{Deserialize, Serialize};
 /// so a robust z-score reads like an ordinary one.
 pub const MAD_TO_SIGMA: f64 = 1.4826;
 
-/// Median of `values` (sorted in place). `None` when empty.
+/// Median of `values` (reordered in place; linear time). `None` when empty.
 #[must_use]
 pub fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    values.sort_unstable_by(f64::total_cmp);
+    let even = values.len().is_multiple_of(2);
     let mid = values.len() / 2;
-    Some(if values.len().is_multiple_of(2) { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] })
+    let (lower, upper_middle, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
+    let upper_middle = *upper_middle;
+    if even {
+        // The lower middle is the largest of the elements placed before `mid`.
+        let lower_middle = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Some((lower_middle + upper_middle) / 2.0)
+    } else {
+        Some(upper_middle)
+    }
 }
 
 /// Median and median absolute deviation of `values`; `values` is overwritten (used as scratch).
@@ -35,17 +43,23 @@ pub fn median_mad(values: &mut [f64]) -> Option<(f64, f64)> {
 /// than two points.
 #[must_use]
 pub fn slope(values: &[f64]) -> Option<f64> {
-    let n = values.len();
+    slope_by(values.len(), |i| values[i])
+}
+
+/// Least-squares slope of `value(0)..value(n - 1)` against the index, without collecting the
+/// values. `None` for fewer than two points.
+#[must_use]
+pub fn slope_by(n: usize, value: impl Fn(usize) -> f64) -> Option<f64> {
     if n < 2 {
         return None;
     }
     let n_f = n as f64;
     let mean_x = (n_f - 1.0) / 2.0;
-    let mean_y = values.iter().sum::<f64>() / n_f;
+    let mean_y = (0..n).map(&value).sum::<f64>() / n_f;
     let (mut num, mut den) = (0.0, 0.0);
-    for (i, y) in values.iter().enumerate() {
+    for i in 0..n {
         let dx = i as f64 - mean_x;
-        num += dx * (y - mean_y);
+        num += dx * (value(i) - mean_y);
         den += dx * dx;
     }
     (den > 0.0).then(|| num / den)
