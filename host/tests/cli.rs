@@ -256,6 +256,8 @@ fn the_miner_is_quarantined_across_runs_and_lifting_it_is_audited() {
         assert_eq!(code, 0, "{text}");
     }
     assert_eq!(refused, Some(11), "flagged on its 10th call, refused from the 11th");
+    let (code, json, text) = with_state(&["run", "miner", "--direct", "--json"]);
+    assert_eq!((code, &json["error"]["kind"]), (1, &Value::from("quarantined")), "--direct too: {text}");
 
     let (code, json, text) = with_state(&["health", "--json"]);
     assert_eq!(code, 0, "{text}");

@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 
 use super::{EXIT_UNUSABLE, display};
 use crate::conductor::{
-    ConductedOutcome, Conductor, Demand, FallbackStep, FallbackTarget, ReservationPolicy, ResolvedStep,
-    ResourcePool, SystemClock,
+    ConductedOutcome, Conductor, Demand, FallbackStep, FallbackTarget, HealthEvents, HealthMonitor,
+    ReservationPolicy, ResolvedStep, ResourcePool, SystemClock,
 };
 use crate::config::PlatformConfig;
-use crate::error::CallError;
+use crate::error::{CallError, ConductorError};
 use crate::payload::{CallRequest, JSON_CONTENT_TYPE, Payload};
 use crate::runtime::Runtime;
 use crate::sandbox::{CallOutcome, Usage};
@@ -84,6 +84,20 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: RunArgs)
         }
         return if outcome.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }
+    // `--direct` skips retries and breakers, never a quarantine: out of service is out of service.
+    match quarantine_refusal(&runtime, &id) {
+        Ok(None) => {}
+        Ok(Some(refused)) => {
+            let report = CallError::Conductor(refused).report();
+            if args.json {
+                println!("{}", json!({"status": "error", "error": report, "usage": zero_usage()}));
+            } else {
+                eprintln!("error: {} ({}/{}, {})", report.message, report.source, report.kind, report.class);
+            }
+            return ExitCode::FAILURE;
+        }
+        Err(message) => return unusable(args.json, &message),
+    }
     let outcome = extension.call(CallRequest::new(input)).await;
     if args.json {
         println!("{}", outcome_json(&outcome));
@@ -117,6 +131,22 @@ pub(crate) fn platform_conductor(runtime: &Runtime) -> Result<Conductor, String>
         conductor.audit_health_events(state.audit().clone());
     }
     Ok(conductor)
+}
+
+/// The refusal for `id` when the health history says it is quarantined.
+fn quarantine_refusal(runtime: &Runtime, id: &str) -> Result<Option<ConductorError>, String> {
+    let Some(state) = runtime.state() else { return Ok(None) };
+    let store = state.open_health_store().map_err(|e| e.to_string())?;
+    let monitor = HealthMonitor::with_store(
+        runtime.config().anomaly.clone(),
+        Arc::new(SystemClock::default()),
+        HealthEvents::default(),
+        store,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(monitor
+        .quarantine_remaining_ms(id)
+        .map(|retry_after_ms| ConductorError::Quarantined { extension: id.to_owned(), retry_after_ms }))
 }
 
 fn resolve_chain(runtime: &Runtime, steps: &[FallbackStep]) -> Vec<ResolvedStep> {
