@@ -85,6 +85,8 @@ pub struct ExtensionMetadata {
 
 /// An extension compiled, linked and ready to call.
 pub struct LoadedExtension {
+    /// `name@version`, formatted once: every conducted call keys breakers and health by it.
+    id: String,
     manifest: ExtensionManifest,
     limits: EffectiveLimits,
     grant: CapabilityGrant,
@@ -97,7 +99,7 @@ pub struct LoadedExtension {
 impl std::fmt::Debug for LoadedExtension {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedExtension")
-            .field("id", &self.manifest.id())
+            .field("id", &self.id)
             .field("api_version", &self.api_version())
             .field("limits", &self.limits.limits)
             .finish_non_exhaustive()
@@ -157,7 +159,13 @@ impl LoadedExtension {
                 .audit()
                 .record(Some(&manifest.id()), AuditEvent::extension_loaded(&info.sha256, api_version));
         }
-        Ok(Self { manifest, limits, grant, info, template, engine, state })
+        Ok(Self { id: manifest.id(), manifest, limits, grant, info, template, engine, state })
+    }
+
+    /// `name@version`.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The manifest it was loaded from.
@@ -254,17 +262,17 @@ impl LoadedExtension {
         result: &Result<Payload, CallError>,
         denials: &[CapabilityDenial],
     ) {
-        let id = self.manifest.id();
+        let id = &self.id;
         if let Err(CallError::Host(err)) = result
             && let Some(event) = AuditEvent::from_host_error(err)
         {
-            state.audit().record(Some(&id), event);
+            state.audit().record(Some(id), event);
         }
         for denial in denials {
             let target = format!("{} ({} attempts)", denial.target, denial.attempts);
             state
                 .audit()
-                .record(Some(&id), AuditEvent::capability_denied(&denial.capability.to_string(), &target));
+                .record(Some(id), AuditEvent::capability_denied(&denial.capability.to_string(), &target));
         }
     }
 

@@ -94,7 +94,7 @@ impl<T: Invoke + ?Sized> Invoke for std::sync::Arc<T> {
 
 impl Invoke for LoadedExtension {
     fn id(&self) -> String {
-        self.manifest().id()
+        LoadedExtension::id(self).to_owned()
     }
 
     fn invoke(&self, request: CallRequest) -> InvokeFuture<'_> {
