@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::conductor::anomaly::{Anomaly, AnomalyKind, AnomalyRecord, HealthState};
+use crate::conductor::anomaly::{Anomaly, AnomalyKind, AnomalyRecord, HealthState, Metric};
 use crate::conductor::{ConductedOutcome, Conductor};
 use crate::error::{CallError, ConductorError, HostError};
 use crate::payload::CallRequest;
@@ -110,11 +110,16 @@ async fn miner(runtime: &Runtime, conductor: &Conductor) -> usize {
         }
     }
     let violation = first(&raised, AnomalyKind::ProfileViolation);
+    let fuel_share = report
+        .iter()
+        .find(|h| h.extension == miner_id)
+        .and_then(|h| h.baselines.get(&Metric::Fuel).and_then(|b| b.ewma))
+        .map_or(0.0, |fuel| fuel / miner.limits().limits.fuel.max(1) as f64 * 100.0);
     let quarantined = monitor.quarantine_remaining_ms(&miner_id);
     let summary = violation.map_or_else(|| "not flagged".to_owned(), |r| r.anomaly.summary());
     row(
         "miner stays under its limit",
-        &format!("{calls} calls at ~89% of its fuel limit, each one succeeding"),
+        &format!("{calls} calls at {fuel_share:.0}% of its fuel limit, each one succeeding"),
         &format!("profile_violation: {summary}"),
     );
     let text_health = report.iter().find(|h| h.extension.starts_with("text-stats@"));
