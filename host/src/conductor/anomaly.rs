@@ -31,7 +31,7 @@ pub use history::{AnomalyRecord, ExtensionHistory, Quarantine};
 pub use monitor::HealthMonitor;
 pub use policy::{Action, AnomalyPolicy, QuarantinePolicy, Thresholds, ThrottlePolicy};
 pub use report::{ExtensionHealth, HealthState};
-pub use sample::{Expectations, Metric, Observation, Sample};
+pub use sample::{CapabilitySet, Expectations, Metric, Observation, Sample};
 pub use store::{HealthStore, HealthStoreError};
 
 use crate::conductor::invoke::{Invoke, InvokeFuture};

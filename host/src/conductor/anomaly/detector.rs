@@ -320,11 +320,11 @@ fn failure_path(denial: &CapabilityDenial, stopped_by_host: bool) -> bool {
 }
 
 fn undeclared_capabilities(latest: Latest<'_>, expectations: &Expectations, found: &mut Vec<Anomaly>) {
-    let Some(declared) = &expectations.declared_capabilities else { return };
+    let Some(declared) = expectations.declared_capabilities else { return };
     let denials = latest.denials;
     let mut reported: Vec<CapabilityKind> = Vec::new();
     for denial in denials {
-        if declared.contains(&denial.capability)
+        if declared.contains(denial.capability)
             || reported.contains(&denial.capability)
             || failure_path(denial, latest.stopped_by_host)
         {

@@ -71,7 +71,8 @@ pub struct ExtensionHistory {
     pub failures: u64,
     /// Failures by error kind.
     pub errors: BTreeMap<String, u64>,
-    ewma: BTreeMap<Metric, Ewma>,
+    /// Moving averages in [`Metric::ALL`] order.
+    ewma: [Ewma; 4],
     anomalies: VecDeque<AnomalyRecord>,
     /// Call count at which each finding key was last raised.
     last_raised: BTreeMap<String, u64>,
@@ -116,8 +117,8 @@ impl ExtensionHistory {
                 *self.errors.entry(key.to_owned()).or_default() += 1;
             }
         }
-        for metric in Metric::ALL {
-            self.ewma.entry(metric).or_default().update(metric.of(&sample) as f64, thresholds.ewma_alpha);
+        for (average, metric) in self.ewma.iter_mut().zip(Metric::ALL) {
+            average.update(metric.of(&sample) as f64, thresholds.ewma_alpha);
         }
         if self.baseline.is_none()
             || self.calls.saturating_sub(self.baseline_at_call) >= BASELINE_REFRESH_CALLS
@@ -162,7 +163,7 @@ impl ExtensionHistory {
     /// Moving average of `metric`, if any call was seen.
     #[must_use]
     pub fn ewma(&self, metric: Metric) -> Option<f64> {
-        self.ewma.get(&metric).and_then(Ewma::value)
+        Metric::ALL.iter().position(|m| *m == metric).and_then(|i| self.ewma[i].value())
     }
 
     /// Whether a finding with `key` was raised within the last `cooldown_calls` calls.

@@ -118,8 +118,30 @@ impl Observation<'_> {
     }
 }
 
+/// A set of capability kinds as bits: copying it never allocates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapabilitySet(u8);
+
+impl CapabilitySet {
+    fn bit(kind: CapabilityKind) -> u8 {
+        1 << (kind as u8)
+    }
+
+    /// Whether `kind` is in the set.
+    #[must_use]
+    pub fn contains(self, kind: CapabilityKind) -> bool {
+        self.0 & Self::bit(kind) != 0
+    }
+}
+
+impl FromIterator<CapabilityKind> for CapabilitySet {
+    fn from_iter<T: IntoIterator<Item = CapabilityKind>>(kinds: T) -> Self {
+        Self(kinds.into_iter().fold(0, |bits, kind| bits | Self::bit(kind)))
+    }
+}
+
 /// What an extension brings to be judged against.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Expectations {
     /// Effective fuel limit per call, in fuel units.
     pub fuel_limit: Option<u64>,
@@ -128,7 +150,7 @@ pub struct Expectations {
     /// The manifest's `[expected]` profile.
     pub expected: ExpectedProfile,
     /// Capability kinds the manifest declares; `None` when unknown (nothing is judged).
-    pub declared_capabilities: Option<Vec<CapabilityKind>>,
+    pub declared_capabilities: Option<CapabilitySet>,
 }
 
 impl Expectations {

@@ -61,7 +61,7 @@ impl Invoke for Shaped {
         Box::pin(async move { observed.outcome })
     }
     fn expectations(&self) -> Expectations {
-        self.expectations.clone()
+        self.expectations
     }
     fn invoke_observed(&self, _request: CallRequest) -> ObservedFuture<'_> {
         let observed = self.next();
@@ -78,7 +78,7 @@ fn limits(fuel: u64, memory: u64) -> Expectations {
         fuel_limit: Some(fuel),
         memory_limit: Some(memory),
         expected: ExpectedProfile::default(),
-        declared_capabilities: Some(Vec::new()),
+        declared_capabilities: Some(CapabilitySet::default()),
     }
 }
 
@@ -312,7 +312,7 @@ async fn an_attempt_at_an_undeclared_capability_is_reported_once_per_window() {
     let conductor = conductor(&clock, AnomalyPolicy::default());
     let mut events = conductor.health().subscribe();
     let mut expectations = limits(1_000_000, 16 << 20);
-    expectations.declared_capabilities = Some(vec![CapabilityKind::Clocks]);
+    expectations.declared_capabilities = Some([CapabilityKind::Clocks].into_iter().collect());
     let snooper = Shaped::new("snooper@1.0.0", expectations, |_| {
         let denials = vec![
             CapabilityDenial { capability: CapabilityKind::Clocks, target: "wall-clock".into(), attempts: 1 },
