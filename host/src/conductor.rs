@@ -201,8 +201,8 @@ impl Conductor {
     }
 
     /// Append every breaker state change to `audit`, and have the health monitor (when there
-    /// is one) append its anomalies, quarantines and throttles (needs a tokio runtime; the task ends when
-    /// the conductor's event channel closes).
+    /// is one) append its anomalies, quarantines and throttles. Needs a tokio runtime; the task
+    /// ends when the conductor's event channel closes.
     pub fn audit_health_events(&self, audit: AuditLog) {
         if let Some(monitor) = &self.monitor {
             monitor.attach_audit(audit.clone());
