@@ -4,10 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::history::{Baseline, ExtensionHistory};
+use super::history::{Baseline, ExtensionHistory, Window};
 use super::policy::Thresholds;
 use super::robust::{MAD_TO_SIGMA, median, slope_by};
-use super::sample::{Expectations, Metric, Sample};
+use super::sample::{Expectations, Metric};
 use crate::capability::denials::{CapabilityDenial, CapabilityKind};
 
 /// Calls the trend predictor needs at least, and the newest of which must not decrease.
@@ -260,9 +260,8 @@ pub fn detect(
     thresholds: &Thresholds,
 ) -> Vec<Anomaly> {
     let mut found = Vec::new();
-    // One copy of the newest calls serves every windowed detector.
-    let newest = history.recent(thresholds.recent_calls.max(thresholds.approaching_calls));
-    let tail = |n: usize| &newest[newest.len().saturating_sub(n)..];
+    let newest = history.window(thresholds.recent_calls.max(thresholds.approaching_calls));
+    let tail = |n: usize| newest.tail(n);
     if history.len() >= thresholds.min_profile_calls {
         profile_violations(tail(thresholds.recent_calls), expectations, thresholds, &mut found);
     }
@@ -283,7 +282,7 @@ fn sustained(count: usize, window: usize, thresholds: &Thresholds) -> bool {
 }
 
 fn profile_violations(
-    window: &[Sample],
+    window: Window<'_>,
     expectations: &Expectations,
     thresholds: &Thresholds,
     found: &mut Vec<Anomaly>,
@@ -342,7 +341,7 @@ fn undeclared_capabilities(latest: Latest<'_>, expectations: &Expectations, foun
 
 fn baseline_shifts(
     baseline: &Baseline,
-    recent: &[Sample],
+    recent: Window<'_>,
     thresholds: &Thresholds,
     found: &mut Vec<Anomaly>,
 ) {
@@ -378,7 +377,7 @@ fn baseline_shifts(
     }
 }
 
-fn error_burst(baseline: &Baseline, recent: &[Sample], thresholds: &Thresholds, found: &mut Vec<Anomaly>) {
+fn error_burst(baseline: &Baseline, recent: Window<'_>, thresholds: &Thresholds, found: &mut Vec<Anomaly>) {
     if recent.last().is_none_or(|newest| !newest.failed) {
         return;
     }
@@ -398,7 +397,7 @@ fn error_burst(baseline: &Baseline, recent: &[Sample], thresholds: &Thresholds, 
 }
 
 fn approaching_limits(
-    window: &[Sample],
+    window: Window<'_>,
     expectations: &Expectations,
     thresholds: &Thresholds,
     found: &mut Vec<Anomaly>,
@@ -408,7 +407,7 @@ fn approaching_limits(
     }
     for metric in [Metric::Fuel, Metric::MemoryBytes] {
         let Some(limit) = expectations.limit(metric).filter(|l| *l > 0) else { continue };
-        let value = |i: usize| metric.of(&window[i]) as f64;
+        let value = |i: usize| metric.of(window.get(i)) as f64;
         let n = window.len();
         let latest = value(n - 1);
         let near_bound = thresholds.approaching_share * limit as f64;

@@ -61,6 +61,50 @@ pub struct Quarantine {
     pub nth: u32,
 }
 
+/// A view of the newest calls in the ring, oldest first.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    samples: &'a VecDeque<Sample>,
+    start: usize,
+}
+
+impl<'a> Window<'a> {
+    /// Calls in view.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.samples.len() - self.start
+    }
+
+    /// Whether no call is in view.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`-th call in view (0 is the oldest).
+    #[must_use]
+    pub fn get(&self, i: usize) -> &'a Sample {
+        &self.samples[self.start + i]
+    }
+
+    /// The newest call in view.
+    #[must_use]
+    pub fn last(&self) -> Option<&'a Sample> {
+        if self.is_empty() { None } else { self.samples.back() }
+    }
+
+    /// The calls in view, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &'a Sample> + 'a {
+        self.samples.range(self.start..)
+    }
+
+    /// The newest `n` of these calls.
+    #[must_use]
+    pub fn tail(&self, n: usize) -> Self {
+        Self { samples: self.samples, start: self.start.max(self.samples.len().saturating_sub(n)) }
+    }
+}
+
 /// History of one `extension@version`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExtensionHistory {
@@ -127,10 +171,10 @@ impl ExtensionHistory {
         }
     }
 
-    /// The newest `n` calls (fewer when fewer are remembered), oldest first.
+    /// The newest `n` calls (fewer when fewer are remembered), oldest first, without copying.
     #[must_use]
-    pub fn recent(&self, n: usize) -> Vec<Sample> {
-        self.samples.iter().skip(self.samples.len().saturating_sub(n)).copied().collect()
+    pub fn window(&self, n: usize) -> Window<'_> {
+        Window { samples: &self.samples, start: self.samples.len().saturating_sub(n) }
     }
 
     /// The baseline, once enough calls older than the recent window are remembered.
@@ -230,7 +274,8 @@ mod tests {
         let baseline = history.baseline().unwrap();
         assert_eq!(baseline.calls, 56);
         assert_eq!(baseline.metrics[&Metric::Fuel].0, 1001.0);
-        assert_eq!(history.recent(8).len(), 8);
+        assert_eq!(history.window(8).len(), 8);
+        assert_eq!(history.window(8).tail(3).len(), 3);
     }
 
     #[test]
