@@ -35,6 +35,14 @@ fn open_monitor(config: &PlatformConfig, state: &StateDir) -> Result<HealthMonit
     Ok(monitor)
 }
 
+/// The runtime over `state_dir` and the monitor over its health history.
+fn open(config: PlatformConfig, state_dir: &Path) -> Result<(Runtime, HealthMonitor), String> {
+    let runtime = super::open_runtime(config, state_dir)?;
+    let state = runtime.state().ok_or("no state directory")?;
+    let monitor = open_monitor(runtime.config(), state)?;
+    Ok((runtime, monitor))
+}
+
 /// Every configured extension's `name@version`, so never-called ones show as healthy.
 fn configured_ids(runtime: &Runtime) -> Vec<String> {
     runtime
@@ -47,13 +55,8 @@ fn configured_ids(runtime: &Runtime) -> Vec<String> {
 
 /// `symphony health [--json]`.
 pub(crate) fn report(config: PlatformConfig, state_dir: &Path, as_json: bool) -> ExitCode {
-    let runtime = match super::open_runtime(config, state_dir) {
-        Ok(rt) => rt,
-        Err(e) => return unusable(&e),
-    };
-    let Some(state) = runtime.state() else { return unusable("no state directory") };
-    let monitor = match open_monitor(runtime.config(), state) {
-        Ok(monitor) => monitor,
+    let (runtime, monitor) = match open(config, state_dir) {
+        Ok(opened) => opened,
         Err(e) => return unusable(&e),
     };
     let report = monitor.report(&configured_ids(&runtime), None);
@@ -131,13 +134,8 @@ pub(crate) fn reset(
     reason: &str,
     as_json: bool,
 ) -> ExitCode {
-    let runtime = match super::open_runtime(config, state_dir) {
-        Ok(rt) => rt,
-        Err(e) => return unusable(&e),
-    };
-    let Some(state) = runtime.state() else { return unusable("no state directory") };
-    let monitor = match open_monitor(runtime.config(), state) {
-        Ok(monitor) => monitor,
+    let (runtime, monitor) = match open(config, state_dir) {
+        Ok(opened) => opened,
         Err(e) => return unusable(&e),
     };
     // An exact `name@version` the history knows (even if its manifest is gone), else a lookup.
@@ -154,7 +152,7 @@ pub(crate) fn reset(
         Ok(lifted) => lifted,
         Err(e) => return unusable(&e.to_string()),
     };
-    if !state.audit().flush() {
+    if runtime.state().is_some_and(|state| !state.audit().flush()) {
         eprintln!("warning: the audit log did not confirm the write in time");
     }
     if as_json {
