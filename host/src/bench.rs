@@ -99,8 +99,8 @@ impl BenchOptions {
     }
 }
 
-/// The scenarios, in report order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The scenarios, in report order (named in kebab-case in JSON and on the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
     /// `echo`, ~100-byte payload: raw vs sandbox vs conductor.

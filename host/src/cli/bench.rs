@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde_json::json;
 
 use super::EXIT_UNUSABLE;
@@ -25,38 +25,13 @@ pub(crate) struct BenchArgs {
     json: bool,
     /// Run only these scenarios (repeatable; default: all).
     #[arg(long, value_enum, value_name = "NAME")]
-    scenario: Vec<ScenarioArg>,
+    scenario: Vec<Scenario>,
     /// Samples per variant of the per-call scenarios (overrides the mode's count).
     #[arg(long, value_name = "N")]
     calls: Option<usize>,
     /// Measure N idle in-flight calls in this process and print the result as JSON.
     #[arg(long, value_name = "N", hide = true)]
     in_flight_child: Option<usize>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ScenarioArg {
-    PerCallEcho,
-    PerCallTextStats,
-    Scaling,
-    InFlightMemory,
-    ColdStart,
-    Metering,
-    Phases,
-}
-
-impl From<ScenarioArg> for Scenario {
-    fn from(arg: ScenarioArg) -> Self {
-        match arg {
-            ScenarioArg::PerCallEcho => Scenario::PerCallEcho,
-            ScenarioArg::PerCallTextStats => Scenario::PerCallTextStats,
-            ScenarioArg::Scaling => Scenario::Scaling,
-            ScenarioArg::InFlightMemory => Scenario::InFlightMemory,
-            ScenarioArg::ColdStart => Scenario::ColdStart,
-            ScenarioArg::Metering => Scenario::Metering,
-            ScenarioArg::Phases => Scenario::Phases,
-        }
-    }
 }
 
 pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: BenchArgs) -> ExitCode {
@@ -114,7 +89,7 @@ fn measure_all(config: &PlatformConfig, state_dir: &Path, args: &BenchArgs) -> R
     let scenarios: Vec<Scenario> = if args.scenario.is_empty() {
         Scenario::ALL.to_vec()
     } else {
-        Scenario::ALL.into_iter().filter(|s| args.scenario.iter().any(|a| Scenario::from(*a) == *s)).collect()
+        Scenario::ALL.into_iter().filter(|s| args.scenario.contains(s)).collect()
     };
     let mut rows = Vec::new();
     for scenario in scenarios {
