@@ -1,5 +1,10 @@
 //! The data each call's `Store` owns, and the host services (`log`, `progress`, `cancelled`)
 //! the guest imports. One `CallState` lives exactly as long as one call.
+//!
+//! The strings and lists a guest passes to `log` and `progress` arrive lifted by the canonical
+//! ABI (bounded by the guest's own memory limit, and charged to its fuel per byte); what the
+//! host keeps of them is bounded by the call's log and progress budgets, and once a budget is
+//! spent nothing more is built.
 
 use std::sync::PoisonError;
 use std::time::Instant;
@@ -14,7 +19,9 @@ use crate::capability::denials::DenialRecorder;
 use crate::capability::http::HttpPolicy;
 use crate::capability::output_capture::SharedLog;
 use crate::limits::limiter::StoreLimiter;
+use crate::limits::{LOG_FIELD_OVERHEAD_BYTES, LOG_RECORD_OVERHEAD_BYTES};
 use crate::payload::CancelToken;
+use crate::progress_log::ProgressLog;
 
 /// Everything one call's store holds.
 pub(crate) struct CallState {
@@ -31,8 +38,8 @@ pub(crate) struct CallState {
     /// wasi:http state and the network policy its requests go through.
     pub(crate) http: WasiHttpCtx,
     pub(crate) http_policy: HttpPolicy,
-    /// Last progress the guest reported, 0.0..=1.0.
-    pub(crate) progress: Option<f32>,
+    /// Progress the guest reported, within its budget.
+    pub(crate) progress: ProgressLog,
     pub(crate) cancel: CancelToken,
     /// Wall-clock instant after which the epoch callback interrupts the guest.
     pub(crate) deadline: Instant,
@@ -56,6 +63,16 @@ impl wit::types::Host for CallState {}
 
 impl wit::host::Host for CallState {
     fn log(&mut self, level: wit::host::LogLevel, message: String, fields: Vec<wit::host::LogField>) {
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        if !log.has_room() {
+            // The budget is spent: count the record without building it.
+            let text: usize = fields.iter().map(|f| f.key.len() + f.value.len()).sum();
+            let weight = LOG_RECORD_OVERHEAD_BYTES
+                .saturating_add((message.len() + text) as u64)
+                .saturating_add(LOG_FIELD_OVERHEAD_BYTES.saturating_mul(fields.len() as u64));
+            log.drop_record(weight);
+            return;
+        }
         let level = match level {
             wit::host::LogLevel::Trace => LogLevel::Trace,
             wit::host::LogLevel::Debug => LogLevel::Debug,
@@ -64,13 +81,11 @@ impl wit::host::Host for CallState {
             wit::host::LogLevel::Error => LogLevel::Error,
         };
         let fields = fields.into_iter().map(|f| (f.key, f.value)).collect();
-        self.log.lock().unwrap_or_else(PoisonError::into_inner).push(level, message, fields);
+        log.push(level, message, fields);
     }
 
-    fn progress(&mut self, fraction: f32, _message: String) {
-        if fraction.is_finite() {
-            self.progress = Some(fraction.clamp(0.0, 1.0));
-        }
+    fn progress(&mut self, fraction: f32, message: String) {
+        self.progress.push(fraction, &message);
     }
 
     fn cancelled(&mut self) -> bool {

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::byte_size;
 use crate::capability::{CapabilityPolicy, CapabilityRule};
+use crate::engine::guest_executor::default_guest_threads;
 use crate::conductor::{AnomalyPolicy, ConductorConfig, ResilienceProfile, Route};
 use crate::config_file::{ConfigFileError, read_toml};
 use crate::limits::{DeclaredLimits, LimitName, Limits};
@@ -20,6 +21,9 @@ pub const DEFAULT_EXTENSION_DIR: &str = "sample-extensions";
 pub const DEFAULT_EPOCH_TICK_MS: u64 = 5;
 /// Instances that may run at once in the pooling allocator.
 pub const DEFAULT_MAX_CONCURRENT_INSTANCES: u32 = 64;
+
+/// Most guest threads a config may ask for.
+pub const MAX_GUEST_THREADS: usize = 256;
 
 /// How guest execution is metered.
 ///
@@ -66,6 +70,8 @@ pub struct EngineSettings {
     pub max_concurrent_instances: u32,
     /// How execution is metered (embedders only; always [`Metering::FuelAndEpoch`] from a file).
     pub metering: Metering,
+    /// Worker threads of the executor guests run on, apart from the embedder's runtime.
+    pub guest_threads: usize,
 }
 
 impl Default for EngineSettings {
@@ -75,6 +81,7 @@ impl Default for EngineSettings {
             pooling: true,
             max_concurrent_instances: DEFAULT_MAX_CONCURRENT_INSTANCES,
             metering: Metering::FuelAndEpoch,
+            guest_threads: default_guest_threads(),
         }
     }
 }
@@ -144,6 +151,7 @@ struct EngineFile {
     epoch_tick_ms: Option<u64>,
     pooling: Option<bool>,
     max_concurrent_instances: Option<u32>,
+    guest_threads: Option<usize>,
     #[serde(default, with = "byte_size::optional")]
     stack_bytes: Option<u64>,
 }
@@ -159,7 +167,7 @@ struct PolicyFile {
 
 fn overlay(base: Limits, partial: &DeclaredLimits) -> Limits {
     let mut out = base;
-    for name in LimitName::ALL {
+    for &name in LimitName::ALL {
         if let Some(v) = partial.get(name) {
             out.set(name, v);
         }
@@ -199,7 +207,16 @@ impl PlatformConfig {
                 .max_concurrent_instances
                 .unwrap_or(defaults.engine.max_concurrent_instances),
             metering: Metering::FuelAndEpoch,
+            guest_threads: file.engine.guest_threads.unwrap_or(defaults.engine.guest_threads),
         };
+        if !(1..=MAX_GUEST_THREADS).contains(&engine.guest_threads) {
+            return Err(ConfigFileError::at_field(
+                path,
+                &text,
+                "engine.guest_threads",
+                &format!("must be between 1 and {MAX_GUEST_THREADS}"),
+            ));
+        }
         if engine.epoch_tick_ms == 0 || engine.epoch_tick_ms > 1_000 {
             return Err(ConfigFileError::at_field(
                 path,
@@ -230,7 +247,7 @@ impl PlatformConfig {
             ceilings: overlay(DEFAULT_CEILINGS, &file.policy.ceilings),
             stack_bytes,
         };
-        for name in LimitName::ALL {
+        for &name in LimitName::ALL {
             for (table, limits) in [("defaults", &policy.defaults), ("ceilings", &policy.ceilings)] {
                 if limits.get(name) == 0 {
                     return Err(ConfigFileError::at_field(

@@ -3,8 +3,11 @@
 //! Fuel and epoch interruption are on unless an embedder picks another [`Metering`] (never from a
 //! config file), execution is async (so a guest yields to the
 //! executor every epoch tick), the wasm stack is the policy's, and instances come from the
-//! pooling allocator sized from the policy ceilings. Nothing outside this file and `sandbox`
-//! names a wasmtime configuration type.
+//! pooling allocator sized from the policy ceilings. Guests run on their own executor
+//! ([`guest_executor`]), never on the embedder's runtime. Nothing outside this file and
+//! `sandbox` names a wasmtime configuration type.
+
+pub mod guest_executor;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +15,7 @@ use std::time::Duration;
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
+use self::guest_executor::GuestExecutor;
 use crate::config::{EngineSettings, Metering};
 use crate::policy::PlatformPolicy;
 
@@ -31,6 +35,12 @@ const POOL_KEEP_RESIDENT_BYTES: usize = 1024 * 1024;
 /// Table memory a freed pool slot keeps resident, in bytes (reset in place, like memory).
 const POOL_TABLE_KEEP_RESIDENT_BYTES: usize = 64 * 1024;
 
+/// Fuel a guest may burn between two yields to its executor, in fuel units (roughly 0.1 ms of
+/// straight-line wasm here). Between epoch ticks this is what keeps a spinning guest from
+/// holding a guest thread while other calls wait for one; a yield costs a fiber switch and a
+/// trip through the scheduler, about a microsecond.
+pub const GUEST_YIELD_INTERVAL_FUEL: u64 = 250_000;
+
 /// Why the engine could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot configure the wasm engine: {reason}")]
@@ -46,6 +56,7 @@ pub struct SandboxEngine {
     stack_bytes: u64,
     pooling: bool,
     metering: Metering,
+    guests: GuestExecutor,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -56,6 +67,7 @@ impl std::fmt::Debug for SandboxEngine {
             .field("stack_bytes", &self.stack_bytes)
             .field("pooling", &self.pooling)
             .field("metering", &self.metering)
+            .field("guests", &self.guests)
             .finish_non_exhaustive()
     }
 }
@@ -93,6 +105,8 @@ impl SandboxEngine {
             Engine::new(&config).map_err(|e| EngineError { reason: e.to_string() })?
         };
 
+        let guests = GuestExecutor::new(settings.guest_threads)
+            .map_err(|e| EngineError { reason: format!("cannot start the guest threads: {e}") })?;
         let tick = Duration::from_millis(settings.epoch_tick_ms);
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(&engine, tick, Arc::clone(&ticker_stop));
@@ -102,6 +116,7 @@ impl SandboxEngine {
             stack_bytes: policy.stack_bytes,
             pooling,
             metering: settings.metering,
+            guests,
             ticker_stop,
         })
     }
@@ -127,6 +142,17 @@ impl SandboxEngine {
     #[must_use]
     pub fn pooling(&self) -> bool {
         self.pooling
+    }
+
+    /// The executor every guest call runs on.
+    pub(crate) fn guests(&self) -> &GuestExecutor {
+        &self.guests
+    }
+
+    /// Worker threads guests run on (`engine.guest_threads`).
+    #[must_use]
+    pub fn guest_threads(&self) -> usize {
+        self.guests.workers()
     }
 
     /// How guest execution is metered.

@@ -297,6 +297,40 @@ pub enum HostError {
         /// The versions this host links.
         supported: String,
     },
+    /// The component's `describe()` names another extension, another version, or fewer
+    /// features than its manifest declares; it is refused at load.
+    #[error(
+        "identity mismatch: the manifest says {manifest} but the component says it is {component}{}",
+        if missing_features.is_empty() { String::new() } else { format!(" and lacks features {missing_features:?}") }
+    )]
+    IdentityMismatch {
+        /// `name@version` from the manifest.
+        manifest: String,
+        /// `name@version` from the component's `describe()`.
+        component: String,
+        /// Features the manifest declares that the component does not provide.
+        missing_features: Vec<String>,
+    },
+    /// What `describe()` returned is larger than the metadata limits allow.
+    #[error(
+        "metadata too large: describe() returned {size_bytes} bytes in {features} features, limits are {limit_bytes} bytes and {limit_features} features"
+    )]
+    MetadataTooLarge {
+        /// Bytes of name, version and features together.
+        size_bytes: u64,
+        /// The limit, in bytes.
+        limit_bytes: u64,
+        /// Features listed.
+        features: u64,
+        /// The limit, in features.
+        limit_features: u64,
+    },
+    /// The host task running the guest ended without an answer (a host bug, never the guest's).
+    #[error("sandbox task failed: {reason}")]
+    SandboxTaskFailed {
+        /// What the executor reported.
+        reason: String,
+    },
     /// The component's bytes differ from the sha256 pinned for its `name@version`.
     #[error(
         "hash mismatch for {}: pinned sha256 {expected_sha256}, the file has {actual_sha256}",
@@ -339,6 +373,9 @@ impl HostError {
             Self::IncompatibleApi { .. } => "incompatible_api",
             Self::PoolExhausted => "instance_pool_exhausted",
             Self::HashMismatch { .. } => "hash_mismatch",
+            Self::IdentityMismatch { .. } => "identity_mismatch",
+            Self::MetadataTooLarge { .. } => "metadata_too_large",
+            Self::SandboxTaskFailed { .. } => "sandbox_task_failed",
             Self::Unpinned { .. } => "component_unpinned",
         }
     }

@@ -105,7 +105,7 @@ impl ExtensionManifest {
         if file.component.as_os_str().is_empty() {
             return Err(at("component", "must name the component file".into()));
         }
-        for name in LimitName::ALL {
+        for &name in LimitName::ALL {
             if file.limits.get(name) == Some(0) {
                 return Err(at(
                     &format!("limits.{}", name.as_str()),

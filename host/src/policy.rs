@@ -11,19 +11,7 @@ use crate::limits::{DeclaredLimits, LimitName, Limits};
 /// Default wasm stack for every guest, in bytes. Engine-wide: wasmtime sets it per engine.
 pub const DEFAULT_STACK_BYTES: u64 = 512 * 1024;
 
-/// Ceilings no manifest can exceed, as shipped when `symphony.toml` says nothing.
-pub const DEFAULT_CEILINGS: Limits = Limits {
-    fuel: 10_000_000_000,
-    deadline_ms: 60_000,
-    memory_bytes: 1024 * 1024 * 1024,
-    table_elements: 100_000,
-    instances: 256,
-    input_bytes: 64 * 1024 * 1024,
-    output_bytes: 64 * 1024 * 1024,
-    log_bytes: 1024 * 1024,
-    http_timeout_ms: 30_000,
-    http_response_bytes: 16 * 1024 * 1024,
-};
+pub use crate::limits::DEFAULT_CEILINGS;
 
 /// Defaults for limits, ceilings for limits, and the engine-wide stack size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

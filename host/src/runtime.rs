@@ -73,7 +73,7 @@ impl Runtime {
         let link_error = |e: wasmtime::Error| EngineError { reason: e.to_string() };
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_error)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link_error)?;
-        crate::capability::observed_imports::observe_fs_and_env(&mut linker).map_err(link_error)?;
+        crate::capability::observed_imports::observe_denied_imports(&mut linker).map_err(link_error)?;
         // Only the newest minor's host imports: the linker resolves an older 1.x guest's
         // `symphony:extension/host@1.0.0` import to this `@1.1.0` definition (same major,
         // semver-compatible), so every supported version instantiates against this one linker.

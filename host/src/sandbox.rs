@@ -1,15 +1,24 @@
 //! One call = one fresh `Store` instantiated from the extension's pre-instantiated template.
 //!
-//! Before the guest runs: input size is checked, fuel and the epoch deadline are set, the limiter
-//! is installed. While it runs: the epoch callback yields to the executor every tick and
-//! interrupts at the deadline; a tokio timeout backs that up for host calls epochs cannot
-//! interrupt. After: traps become typed [`HostError`]s, output size is checked, usage is
-//! reported. The store is dropped on every path, so a poisoned instance is never reused.
+//! Every call runs on the guest executor (`engine/guest_executor.rs`), never on the caller's
+//! runtime. Before the guest runs: input size is checked, fuel and the epoch deadline are set,
+//! the limiter and the resource-table cap are installed. While it runs: it yields its thread
+//! every fuel slice and every epoch tick, the epoch callback interrupts it at the deadline, and
+//! a tokio timeout backs that up for host calls epochs cannot interrupt. After: traps become
+//! typed [`HostError`]s (`sandbox/trap.rs`), output size is checked, the guest's error message
+//! is cut to its limit (`sandbox/guest_error.rs`), usage is reported, including the time the
+//! guest itself ran (`sandbox/guest_time.rs`). The store is dropped on every path, so a poisoned
+//! instance is never reused.
 //!
-//! Which generated bindings a call goes through depends on the API version the guest exports;
-//! that dispatch is `sandbox/template.rs`'s.
+//! At load the component's `describe()` is checked against its manifest
+//! (`sandbox/identity.rs`). Which generated bindings a call goes through depends on the API
+//! version the guest exports; that dispatch is `sandbox/template.rs`'s.
 
+mod guest_error;
+mod guest_time;
+pub mod identity;
 mod template;
+mod trap;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,8 +26,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 
+use self::guest_error::{guest_error, health_status};
+use self::guest_time::GuestTimed;
 use self::template::{Operation, Returned, Template};
 use crate::audit::AuditEvent;
 use crate::bindings::v1_1_0::symphony::extension::types;
@@ -30,13 +41,14 @@ use crate::capability::http::HttpPolicy;
 use crate::capability::wasi::build_wasi_ctx;
 use crate::component_info::{ApiVersion, ComponentInfo, detect_api_version};
 use crate::config::PlatformConfig;
-use crate::engine::SandboxEngine;
-use crate::error::{CallError, ExtensionError, HostError, TrapCode};
+use crate::engine::{GUEST_YIELD_INTERVAL_FUEL, SandboxEngine};
+use crate::error::{CallError, HostError, TrapCode};
 use crate::health_status::HealthStatus;
-use crate::limits::limiter::{Breach, StoreLimiter};
+use crate::limits::limiter::StoreLimiter;
 use crate::manifest::ExtensionManifest;
 use crate::payload::{CallRequest, CancelToken, Payload};
 use crate::policy::EffectiveLimits;
+use crate::progress_log::ProgressLog;
 use crate::state::StateDir;
 
 /// Extra wall time granted past the deadline before the tokio timeout drops the call, so the
@@ -54,6 +66,10 @@ pub struct Usage {
     pub wall_ms: u64,
     /// Wall time, in microseconds.
     pub wall_us: u64,
+    /// Time the guest itself ran, in microseconds: the wall time spent executing it (and the
+    /// synchronous host calls it made), without time queued for a thread or parked on async
+    /// host calls. What the health monitor judges latency by.
+    pub guest_us: u64,
 }
 
 /// The result of one call with what it consumed and logged.
@@ -68,8 +84,10 @@ pub struct CallOutcome {
     /// Attempts to use capabilities that were not granted (the guest got a WASI error or a
     /// locked-down answer; nothing trapped).
     pub denials: Vec<CapabilityDenial>,
-    /// Last progress fraction the guest reported.
-    pub progress: Option<f32>,
+    /// Progress the guest reported (the latest fraction, and updates within the budget).
+    pub progress: ProgressLog,
+    /// Bytes cut from the guest's error message to fit `error_message_bytes` (0 when it fit).
+    pub error_message_cut_bytes: u64,
 }
 
 /// What an extension says about itself (`describe`).
@@ -83,8 +101,17 @@ pub struct ExtensionMetadata {
     pub features: Vec<String>,
 }
 
-/// An extension compiled, linked and ready to call.
+/// An extension compiled, linked, its identity verified, ready to call. Cheap to clone: clones
+/// share the compiled component.
+#[derive(Clone)]
 pub struct LoadedExtension {
+    shared: Arc<Shared>,
+    /// What the component said about itself at load (and matched its manifest).
+    metadata: ExtensionMetadata,
+}
+
+/// What every call of one extension shares; owned by the calls' tasks on the guest executor.
+struct Shared {
     /// `name@version`, formatted once: every conducted call keys breakers and health by it.
     id: String,
     manifest: ExtensionManifest,
@@ -99,9 +126,9 @@ pub struct LoadedExtension {
 impl std::fmt::Debug for LoadedExtension {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedExtension")
-            .field("id", &self.id)
+            .field("id", &self.shared.id)
             .field("api_version", &self.api_version())
-            .field("limits", &self.limits.limits)
+            .field("limits", &self.shared.limits.limits)
             .finish_non_exhaustive()
     }
 }
@@ -111,11 +138,21 @@ struct RunReport {
     usage: Usage,
     log: CallLog,
     denials: Vec<CapabilityDenial>,
-    progress: Option<f32>,
+    progress: ProgressLog,
+}
+
+/// The budget one run gets: the extension's own, or less (the identity call, a caller's
+/// shorter deadline).
+#[derive(Debug, Clone, Copy)]
+struct RunBudget {
+    fuel: u64,
+    deadline_ms: u64,
 }
 
 impl LoadedExtension {
-    /// Compile and link the component a manifest names, with limits decided by `policy`.
+    /// Compile and link the component a manifest names, with limits decided by `policy`, then
+    /// ask it who it is (`describe()`, under small limits) and refuse it unless that matches
+    /// the manifest.
     pub(crate) fn load(
         engine: Arc<SandboxEngine>,
         linker: &Linker<CallState>,
@@ -154,139 +191,115 @@ impl LoadedExtension {
         let api_version = detect_api_version(engine.wasmtime(), &component)?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| invalid(&path, &e))?;
         let template = Template::new(api_version, instance_pre).map_err(|e| invalid(&path, &e))?;
-        if let Some(state) = &state {
+        let shared =
+            Arc::new(Shared { id: manifest.id(), manifest, limits, grant, info, template, engine, state });
+        let metadata = match Self::verify_identity(&shared) {
+            Ok(metadata) => metadata,
+            Err(err) => {
+                if let Some(state) = &shared.state
+                    && let Some(event) = AuditEvent::from_host_error(&err)
+                {
+                    state.audit().record(Some(&shared.id), event);
+                }
+                return Err(err);
+            }
+        };
+        if let Some(state) = &shared.state {
             state
                 .audit()
-                .record(Some(&manifest.id()), AuditEvent::extension_loaded(&info.sha256, api_version));
+                .record(Some(&shared.id), AuditEvent::extension_loaded(&shared.info.sha256, api_version));
         }
-        Ok(Self { id: manifest.id(), manifest, limits, grant, info, template, engine, state })
+        Ok(Self { shared, metadata })
+    }
+
+    /// Run `describe()` once on the guest executor, under the identity budget, and compare it
+    /// with the manifest.
+    fn verify_identity(shared: &Arc<Shared>) -> Result<ExtensionMetadata, HostError> {
+        let limits = shared.limits.limits;
+        let budget = RunBudget {
+            fuel: limits.fuel.min(identity::IDENTITY_FUEL),
+            deadline_ms: limits.deadline_ms.min(identity::IDENTITY_DEADLINE_MS),
+        };
+        let task = Arc::clone(shared);
+        let described = shared
+            .engine
+            .guests()
+            .run_blocking(async move { task.describe(budget).await })
+            .ok_or_else(|| HostError::SandboxTaskFailed { reason: "the identity call ended without an answer".into() })??;
+        identity::verify(&shared.manifest, &described)?;
+        Ok(described)
     }
 
     /// `name@version`.
     #[must_use]
     pub fn id(&self) -> &str {
-        &self.id
+        &self.shared.id
     }
 
     /// The manifest it was loaded from.
     #[must_use]
     pub fn manifest(&self) -> &ExtensionManifest {
-        &self.manifest
+        &self.shared.manifest
+    }
+
+    /// What the component said about itself when it was loaded (it matched the manifest).
+    #[must_use]
+    pub fn metadata(&self) -> &ExtensionMetadata {
+        &self.metadata
     }
 
     /// The limits every call runs under, with why each has its value.
     #[must_use]
     pub fn limits(&self) -> &EffectiveLimits {
-        &self.limits
+        &self.shared.limits
     }
 
     /// The capabilities every call gets, with the decision for each one asked for.
     #[must_use]
     pub fn grant(&self) -> &CapabilityGrant {
-        &self.grant
+        &self.shared.grant
     }
 
     /// Hash, size and instance count of the component.
     #[must_use]
     pub fn component_info(&self) -> &ComponentInfo {
-        &self.info
+        &self.shared.info
     }
 
     /// The WIT API version the component was built against (the newest `handler` export it has).
     #[must_use]
     pub fn api_version(&self) -> ApiVersion {
-        self.template.api_version()
+        self.shared.template.api_version()
     }
 
-    /// Run one request in a fresh sandbox.
+    /// Run one request in a fresh sandbox on the guest executor. Dropping the future stops the
+    /// guest at its next yield.
     pub async fn call(&self, request: CallRequest) -> CallOutcome {
-        let limits = self.limits.limits;
-        let input_size = request.input.size_bytes();
-        if input_size > limits.input_bytes {
-            return CallOutcome {
-                result: Err(HostError::InputTooLarge {
-                    size_bytes: input_size,
-                    limit_bytes: limits.input_bytes,
-                }
-                .into()),
+        let shared = Arc::clone(&self.shared);
+        let limits = shared.limits.limits;
+        match self.shared.engine.guests().spawn(async move { shared.call(request).await }).await {
+            Ok(outcome) => outcome,
+            Err(join) => CallOutcome {
+                result: Err(HostError::SandboxTaskFailed { reason: join.to_string() }.into()),
                 usage: Usage::default(),
-                log: CallLog::new(limits.log_bytes),
+                log: CallLog::new(limits.log_bytes, limits.log_records),
                 denials: Vec::new(),
-                progress: None,
-            };
-        }
-        // A caller with less time left than the call's own deadline (the conductor's request
-        // deadline) shortens it; it never lengthens it.
-        let deadline_ms =
-            request.deadline_cap_ms.map_or(limits.deadline_ms, |cap| cap.min(limits.deadline_ms));
-        let wit_request = types::Request {
-            context: types::RequestContext {
-                request_id: request.request_id,
-                attempt: request.attempt,
-                deadline_remaining_ms: deadline_ms,
+                progress: ProgressLog::new(limits.progress_updates, limits.progress_bytes),
+                error_message_cut_bytes: 0,
             },
-            input: types::Payload { content_type: request.input.content_type, bytes: request.input.bytes },
-        };
-        let (returned, report) = self.run(Operation::Invoke(wit_request), request.cancel, deadline_ms).await;
-        let result = match returned {
-            Ok(Returned::Invoke(Ok(response))) => {
-                let output = Payload::new(response.output.content_type, response.output.bytes);
-                let size = output.size_bytes();
-                if size > limits.output_bytes {
-                    Err(HostError::OutputTooLarge { size_bytes: size, limit_bytes: limits.output_bytes }
-                        .into())
-                } else {
-                    Ok(output)
-                }
-            }
-            Ok(Returned::Invoke(Err(guest))) => Err(CallError::Guest(guest_error(guest))),
-            Ok(_) => Err(CallError::Host(mismatched("invoke"))),
-            Err(host) => Err(CallError::Host(host)),
-        };
-        if let Some(state) = &self.state {
-            self.audit_call(state, &result, &report.denials);
-        }
-        CallOutcome {
-            result,
-            usage: report.usage,
-            log: report.log,
-            denials: report.denials,
-            progress: report.progress,
-        }
-    }
-
-    /// Append what a call did that security reviewers care about: breaches and denials.
-    fn audit_call(
-        &self,
-        state: &StateDir,
-        result: &Result<Payload, CallError>,
-        denials: &[CapabilityDenial],
-    ) {
-        let id = &self.id;
-        if let Err(CallError::Host(err)) = result
-            && let Some(event) = AuditEvent::from_host_error(err)
-        {
-            state.audit().record(Some(id), event);
-        }
-        for denial in denials {
-            let target = format!("{} ({} attempts)", denial.target, denial.attempts);
-            state
-                .audit()
-                .record(Some(id), AuditEvent::capability_denied(&denial.capability.to_string(), &target));
         }
     }
 
     /// Ask the extension for its name, version and features (in a fresh sandbox).
     ///
     /// # Errors
-    /// [`CallError::Host`] when the sandbox stops the call.
+    /// [`CallError::Host`] when the sandbox stops the call or the metadata is over its limits.
     pub async fn describe(&self) -> Result<ExtensionMetadata, CallError> {
-        match self.run(Operation::Describe, CancelToken::new(), self.limits.limits.deadline_ms).await.0 {
-            Ok(Returned::Describe(m)) => {
-                Ok(ExtensionMetadata { name: m.name, version: m.version, features: m.features })
-            }
-            Ok(_) => Err(CallError::Host(mismatched("describe"))),
-            Err(host) => Err(CallError::Host(host)),
+        let shared = Arc::clone(&self.shared);
+        let budget = shared.full_budget();
+        match self.shared.engine.guests().spawn(async move { shared.describe(budget).await }).await {
+            Ok(described) => described.map_err(CallError::Host),
+            Err(join) => Err(HostError::SandboxTaskFailed { reason: join.to_string() }.into()),
         }
     }
 
@@ -303,22 +316,139 @@ impl LoadedExtension {
         if !self.api_version().exports_health() {
             return Ok(HealthStatus::Ready);
         }
-        match self.run(Operation::Health, CancelToken::new(), self.limits.limits.deadline_ms).await.0 {
-            Ok(Returned::Health(status)) => Ok(health_status(status)),
+        let shared = Arc::clone(&self.shared);
+        match self.shared.engine.guests().spawn(async move { shared.health().await }).await {
+            Ok(status) => status,
+            Err(join) => Err(HostError::SandboxTaskFailed { reason: join.to_string() }.into()),
+        }
+    }
+
+    /// The data of one call's store (see [`Shared::call_state`]); for the benchmarks' phase
+    /// timing.
+    pub(crate) fn call_state(&self, cancel: CancelToken, deadline: Instant) -> CallState {
+        self.shared.call_state(cancel, deadline)
+    }
+}
+
+impl Shared {
+    fn full_budget(&self) -> RunBudget {
+        RunBudget { fuel: self.limits.limits.fuel, deadline_ms: self.limits.limits.deadline_ms }
+    }
+
+    /// One `invoke`, on the thread the caller's task runs on (the guest executor's).
+    async fn call(&self, request: CallRequest) -> CallOutcome {
+        let limits = self.limits.limits;
+        let input_size = request.input.size_bytes();
+        if input_size > limits.input_bytes {
+            return CallOutcome {
+                result: Err(HostError::InputTooLarge {
+                    size_bytes: input_size,
+                    limit_bytes: limits.input_bytes,
+                }
+                .into()),
+                usage: Usage::default(),
+                log: CallLog::new(limits.log_bytes, limits.log_records),
+                denials: Vec::new(),
+                progress: ProgressLog::new(limits.progress_updates, limits.progress_bytes),
+                error_message_cut_bytes: 0,
+            };
+        }
+        // A caller with less time left than the call's own deadline (the conductor's request
+        // deadline) shortens it; it never lengthens it.
+        let deadline_ms =
+            request.deadline_cap_ms.map_or(limits.deadline_ms, |cap| cap.min(limits.deadline_ms));
+        let wit_request = types::Request {
+            context: types::RequestContext {
+                request_id: request.request_id,
+                attempt: request.attempt,
+                deadline_remaining_ms: deadline_ms,
+            },
+            input: types::Payload { content_type: request.input.content_type, bytes: request.input.bytes },
+        };
+        let budget = RunBudget { fuel: limits.fuel, deadline_ms };
+        let (returned, report) = self.run(Operation::Invoke(wit_request), request.cancel, budget).await;
+        let mut error_message_cut_bytes = 0;
+        let result = match returned {
+            Ok(Returned::Invoke(Ok(response))) => {
+                let output = Payload::new(response.output.content_type, response.output.bytes);
+                let size = output.size_bytes();
+                if size > limits.output_bytes {
+                    Err(HostError::OutputTooLarge { size_bytes: size, limit_bytes: limits.output_bytes }
+                        .into())
+                } else {
+                    Ok(output)
+                }
+            }
+            Ok(Returned::Invoke(Err(guest))) => {
+                let (error, cut) = guest_error(guest, limits.error_message_bytes);
+                error_message_cut_bytes = cut;
+                Err(CallError::Guest(error))
+            }
+            Ok(_) => Err(CallError::Host(mismatched("invoke"))),
+            Err(host) => Err(CallError::Host(host)),
+        };
+        if let Some(state) = &self.state {
+            self.audit_call(state, &result, &report.denials);
+        }
+        CallOutcome {
+            result,
+            usage: report.usage,
+            log: report.log,
+            denials: report.denials,
+            progress: report.progress,
+            error_message_cut_bytes,
+        }
+    }
+
+    /// One `describe`, under `budget`, its answer bounded by the metadata limits.
+    async fn describe(&self, budget: RunBudget) -> Result<ExtensionMetadata, HostError> {
+        match self.run(Operation::Describe, CancelToken::new(), budget).await.0 {
+            Ok(Returned::Describe(m)) => {
+                identity::check_size(&m.name, &m.version, &m.features, &self.limits.limits)?;
+                Ok(ExtensionMetadata { name: m.name, version: m.version, features: m.features })
+            }
+            Ok(_) => Err(mismatched("describe")),
+            Err(host) => Err(host),
+        }
+    }
+
+    /// One `health`, under the extension's own budget.
+    async fn health(&self) -> Result<HealthStatus, CallError> {
+        match self.run(Operation::Health, CancelToken::new(), self.full_budget()).await.0 {
+            Ok(Returned::Health(status)) => Ok(health_status(status, self.limits.limits.error_message_bytes)),
             Ok(_) => Err(CallError::Host(mismatched("health"))),
             Err(host) => Err(CallError::Host(host)),
         }
     }
 
+    /// Append what a call did that security reviewers care about: breaches and denials.
+    fn audit_call(&self, state: &StateDir, result: &Result<Payload, CallError>, denials: &[CapabilityDenial]) {
+        let id = &self.id;
+        if let Err(CallError::Host(err)) = result
+            && let Some(event) = AuditEvent::from_host_error(err)
+        {
+            state.audit().record(Some(id), event);
+        }
+        for denial in denials {
+            let target = format!("{} ({} attempts)", denial.target, denial.attempts);
+            state
+                .audit()
+                .record(Some(id), AuditEvent::capability_denied(&denial.capability.to_string(), &target));
+        }
+    }
+
     /// The data of one call's store: WASI context built from the grant (denials recorded), the
-    /// log within its budget, the HTTP policy, the limiter, the deadline the epoch callback checks.
-    pub(crate) fn call_state(&self, cancel: CancelToken, deadline: Instant) -> CallState {
+    /// log and progress within their budgets, the HTTP policy, the limiter, the resource table
+    /// cap, the deadline the epoch callback checks.
+    fn call_state(&self, cancel: CancelToken, deadline: Instant) -> CallState {
         let limits = self.limits.limits;
-        let log = Arc::new(Mutex::new(CallLog::new(limits.log_bytes)));
-        let denials = DenialRecorder::default();
+        let log = Arc::new(Mutex::new(CallLog::new(limits.log_bytes, limits.log_records)));
+        let denials = DenialRecorder::new(limits.denial_records);
+        let mut table = wasmtime::component::ResourceTable::new();
+        table.set_max_capacity(usize::try_from(limits.resources).unwrap_or(usize::MAX));
         CallState {
             wasi: build_wasi_ctx(&self.grant, &denials, &log),
-            table: wasmtime::component::ResourceTable::new(),
+            table,
             limiter: StoreLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),
             log,
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
@@ -331,7 +461,7 @@ impl LoadedExtension {
             denials,
             fs_granted: !self.grant.filesystem.is_empty(),
             env_granted: !self.grant.env.is_empty(),
-            progress: None,
+            progress: ProgressLog::new(limits.progress_updates, limits.progress_bytes),
             cancel,
             deadline,
             deadline_hit: false,
@@ -343,9 +473,10 @@ impl LoadedExtension {
         &self,
         operation: Operation,
         cancel: CancelToken,
-        deadline_ms: u64,
+        budget: RunBudget,
     ) -> (Result<Returned, HostError>, RunReport) {
         let limits = self.limits.limits;
+        let RunBudget { fuel, deadline_ms } = budget;
         let started = Instant::now();
         let deadline_len = Duration::from_millis(deadline_ms);
         let state = self.call_state(cancel, started + deadline_len);
@@ -353,7 +484,12 @@ impl LoadedExtension {
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(|state| &mut state.limiter);
         // Fuel and the epoch deadline both start at zero: set them before instantiation runs wasm.
-        let fuel_set = if metering.fuel() { store.set_fuel(limits.fuel) } else { Ok(()) };
+        // Between epoch ticks, a guest yields its thread every fuel slice.
+        let fuel_set = if metering.fuel() {
+            store.set_fuel(fuel).and_then(|()| store.fuel_async_yield_interval(Some(GUEST_YIELD_INTERVAL_FUEL)))
+        } else {
+            Ok(())
+        };
         if metering.epochs() {
             store.set_epoch_deadline(1);
             store.epoch_deadline_callback(|mut cx| {
@@ -367,77 +503,44 @@ impl LoadedExtension {
             });
         }
 
+        let mut guest_ran = Duration::ZERO;
         let returned = if let Err(e) = fuel_set {
             Err(HostError::GuestTrap { code: TrapCode::Other, message: format!("cannot set fuel: {e}") })
         } else {
-            let run = self.template.run(&mut store, operation);
-            match tokio::time::timeout(deadline_len + TIMEOUT_GRACE, run).await {
+            let mut run = GuestTimed::new(self.template.run(&mut store, operation));
+            let finished = tokio::time::timeout(deadline_len + TIMEOUT_GRACE, &mut run).await;
+            guest_ran = run.ran();
+            drop(run);
+            match finished {
                 Ok(Ok(returned)) => Ok(returned),
-                Ok(Err(err)) => Err(self.host_error(&err, store.data(), deadline_ms)),
+                Ok(Err(err)) => Err(trap::host_error(
+                    &err,
+                    store.data(),
+                    &limits,
+                    fuel,
+                    deadline_ms,
+                    self.engine.stack_bytes(),
+                )),
                 Err(_elapsed) => Err(HostError::DeadlineExceeded { limit_ms: deadline_ms }),
             }
         };
 
         let wall = started.elapsed();
         // Without fuel metering nothing was counted: report 0 fuel units used.
-        let fuel_left = if metering.fuel() { store.get_fuel().unwrap_or(0) } else { limits.fuel };
+        let fuel_left = if metering.fuel() { store.get_fuel().unwrap_or(0) } else { fuel };
         let state = store.into_data();
         let usage = Usage {
-            fuel: limits.fuel.saturating_sub(fuel_left),
+            fuel: fuel.saturating_sub(fuel_left),
             memory_peak_bytes: state.limiter.memory_peak_bytes(),
             wall_ms: u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
             wall_us: u64::try_from(wall.as_micros()).unwrap_or(u64::MAX),
+            guest_us: u64::try_from(guest_ran.as_micros()).unwrap_or(u64::MAX),
         };
         drop(state.wasi);
         let log = Arc::try_unwrap(state.log)
             .map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
             .unwrap_or_else(|shared| shared.lock().unwrap_or_else(PoisonError::into_inner).clone());
         (returned, RunReport { usage, log, denials: state.denials.snapshot(), progress: state.progress })
-    }
-
-    /// Turn whatever stopped the guest into the typed error that explains it.
-    fn host_error(&self, err: &wasmtime::Error, state: &CallState, deadline_ms: u64) -> HostError {
-        let limits = &self.limits.limits;
-        let trap = err.downcast_ref::<Trap>().copied();
-        match trap {
-            Some(Trap::OutOfFuel) => return HostError::OutOfFuel { limit_fuel: limits.fuel },
-            Some(Trap::Interrupt) => return HostError::DeadlineExceeded { limit_ms: deadline_ms },
-            Some(Trap::StackOverflow) => {
-                return HostError::StackOverflow { limit_bytes: self.engine.stack_bytes() };
-            }
-            _ => {}
-        }
-        if err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
-            return HostError::PoolExhausted;
-        }
-        if state.deadline_hit {
-            return HostError::DeadlineExceeded { limit_ms: deadline_ms };
-        }
-        // The guest's allocation failed because we refused the growth; whatever trap followed
-        // (usually `unreachable` from the allocator's abort) is a consequence of that breach.
-        match state.limiter.breach() {
-            Some(Breach::Memory { requested_bytes, limit_bytes }) => {
-                return HostError::MemoryLimit { requested_bytes, limit_bytes };
-            }
-            Some(Breach::Table { requested_elements, limit_elements }) => {
-                return HostError::TableLimit { requested_elements, limit_elements };
-            }
-            None => {}
-        }
-        let code = match trap {
-            Some(Trap::UnreachableCodeReached) => TrapCode::Unreachable,
-            Some(Trap::MemoryOutOfBounds) => TrapCode::MemoryOutOfBounds,
-            Some(Trap::TableOutOfBounds) => TrapCode::TableOutOfBounds,
-            Some(Trap::IndirectCallToNull) => TrapCode::IndirectCallToNull,
-            Some(Trap::BadSignature) => TrapCode::BadSignature,
-            Some(Trap::IntegerOverflow) => TrapCode::IntegerOverflow,
-            Some(Trap::IntegerDivisionByZero) => TrapCode::IntegerDivisionByZero,
-            Some(Trap::BadConversionToInteger) => TrapCode::BadConversionToInteger,
-            Some(Trap::HeapMisaligned) => TrapCode::HeapMisaligned,
-            Some(Trap::CannotEnterComponent | Trap::CannotLeaveComponent) => TrapCode::ComponentModel,
-            _ => TrapCode::Other,
-        };
-        HostError::GuestTrap { code, message: format!("{err:?}") }
     }
 }
 
@@ -450,29 +553,5 @@ fn mismatched(operation: &str) -> HostError {
     HostError::GuestTrap {
         code: TrapCode::Other,
         message: format!("{operation} got another operation's answer"),
-    }
-}
-
-fn health_status(status: types::HealthStatus) -> HealthStatus {
-    match status {
-        types::HealthStatus::Ready => HealthStatus::Ready,
-        types::HealthStatus::Degraded(reason) => HealthStatus::Degraded(reason),
-        types::HealthStatus::Unavailable(reason) => HealthStatus::Unavailable(reason),
-    }
-}
-
-fn guest_error(err: types::ExtensionError) -> ExtensionError {
-    use types::ExtensionError as E;
-    match err {
-        E::InvalidInput(message) => ExtensionError::InvalidInput { message },
-        E::Unavailable(u) => {
-            ExtensionError::Unavailable { message: u.message, retry_after_ms: u.retry_after_ms }
-        }
-        E::RateLimited(r) => {
-            ExtensionError::RateLimited { message: r.message, retry_after_ms: r.retry_after_ms }
-        }
-        E::ResourceExhausted(message) => ExtensionError::ResourceExhausted { message },
-        E::UnableToComplete(message) => ExtensionError::UnableToComplete { message },
-        E::Internal(message) => ExtensionError::Internal { message },
     }
 }

@@ -44,6 +44,15 @@ pub enum AuditEvent {
         /// What it was asked for (a URL, a path, ...).
         target: String,
     },
+    /// A component's `describe()` disagreed with its manifest; it was refused at load.
+    IdentityMismatch {
+        /// `name@version` the manifest declares.
+        manifest: String,
+        /// `name@version` the component says it is.
+        component: String,
+        /// Features the manifest declares that the component does not provide.
+        missing_features: Vec<String>,
+    },
     /// A component's bytes did not match its pinned sha256.
     HashMismatch {
         /// The component file.
@@ -119,6 +128,7 @@ impl AuditEvent {
             Self::LimitBreached { .. } => "limit_breached",
             Self::CapabilityDenied { .. } => "capability_denied",
             Self::HashMismatch { .. } => "hash_mismatch",
+            Self::IdentityMismatch { .. } => "identity_mismatch",
             Self::Quarantined { .. } => "quarantined",
             Self::QuarantineLifted { .. } => "quarantine_lifted",
             Self::PolicyChanged { .. } => "policy_changed",
@@ -220,8 +230,23 @@ impl AuditEvent {
             HostError::HashMismatch { path, expected_sha256, actual_sha256 } => {
                 return Some(Self::hash_mismatch(path, expected_sha256, actual_sha256));
             }
+            HostError::IdentityMismatch { manifest, component, missing_features } => {
+                return Some(Self::IdentityMismatch {
+                    manifest: manifest.clone(),
+                    component: component.clone(),
+                    missing_features: missing_features.clone(),
+                });
+            }
+            HostError::MetadataTooLarge { .. } => (0, 0),
             _ => return None,
         };
+        if let HostError::MetadataTooLarge { size_bytes, limit_bytes, features, limit_features } = err {
+            return Some(if size_bytes > limit_bytes {
+                Self::limit_breached(err.kind(), *limit_bytes, *size_bytes)
+            } else {
+                Self::limit_breached(err.kind(), *limit_features, *features)
+            });
+        }
         Some(Self::limit_breached(err.kind(), limit, value))
     }
 }
@@ -246,6 +271,11 @@ mod tests {
             AuditEvent::limit_breached("out_of_fuel", 1, 1),
             AuditEvent::capability_denied("http", "https://example.com"),
             AuditEvent::hash_mismatch(Path::new("x.wasm"), "aa", "bb"),
+            AuditEvent::IdentityMismatch {
+                manifest: "liar@1.0.0".into(),
+                component: "totally-trusted@9.9.9".into(),
+                missing_features: vec!["echo".into()],
+            },
             AuditEvent::quarantined("too many breaches"),
             AuditEvent::quarantine_lifted("operator"),
             AuditEvent::anomaly_detected(

@@ -11,7 +11,7 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
 use super::denials::{CapabilityKind, DenialRecorder};
-use crate::call_log::{CallLog, LogLevel};
+use crate::call_log::{CallLog, LogLevel, record_weight};
 
 /// The call log shared by the `log` import and the stdio streams of one call.
 pub(crate) type SharedLog = Arc<Mutex<CallLog>>;
@@ -55,14 +55,16 @@ impl AsyncWrite for GuestOutput {
     fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         match &*self {
             GuestOutput::Captured { log, stream } => {
+                let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+                if !log.has_room() {
+                    // Spent: count the write without copying it.
+                    log.drop_record(record_weight("", &[]).saturating_add(buf.len() as u64));
+                    return Poll::Ready(Ok(buf.len()));
+                }
                 let text = String::from_utf8_lossy(buf);
                 let message = text.strip_suffix('\n').unwrap_or(&text).to_owned();
                 let level = if *stream == StdStream::Stderr { LogLevel::Warn } else { LogLevel::Info };
-                log.lock().unwrap_or_else(PoisonError::into_inner).push(
-                    level,
-                    message,
-                    vec![("stream".to_owned(), stream.name().to_owned())],
-                );
+                log.push(level, message, vec![("stream".to_owned(), stream.name().to_owned())]);
             }
             GuestOutput::Denied { denials, stream } => denials.record(CapabilityKind::Stdio, stream.name()),
         }

@@ -3,8 +3,8 @@
 //! Nothing is inherited from the host: no environment, arguments, stdin or network. What is
 //! granted is wired in; what is not is replaced by the answer a locked-down system gives (no
 //! preopens, an empty environment, a clock frozen at zero, a fixed random stream, a discarding
-//! stdout, `access-denied` on connect), and every attempt at a denied clock, random source,
-//! stream or address is recorded in the call's [`DenialRecorder`].
+//! stdout, `access-denied` on connect, bind or send), and every attempt at a denied clock,
+//! random source, stream, TCP or UDP address is recorded in the call's [`DenialRecorder`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -61,9 +61,13 @@ pub(crate) fn build_wasi_ctx(grant: &CapabilityGrant, denials: &DenialRecorder, 
         };
     }
 
-    // TCP is switched on so every connect/bind reaches this check, where it is allowed only for
-    // granted destinations and otherwise refused (the guest sees `access-denied`) and recorded.
+    // TCP and UDP are switched on so every connect, bind and datagram reaches this check, where
+    // a TCP connect is allowed only to granted destinations and everything else is refused (the
+    // guest sees `access-denied`) and recorded. Network grants are for outbound TCP (and HTTP
+    // over it): UDP is always refused. Name lookups never reach WASI's resolver: they are
+    // answered and recorded by `observed_imports`.
     builder.allow_tcp(true);
+    builder.allow_udp(true);
     let allowed = grant.network.clone();
     let recorder = denials.clone();
     builder.socket_addr_check(move |addr: SocketAddr, usage: SocketAddrUse| {

@@ -113,6 +113,7 @@ impl Invoke for LoadedExtension {
             (CapabilityKind::Random, declared.random),
             (CapabilityKind::Stdio, declared.stdio),
             (CapabilityKind::Network, !declared.network.is_empty()),
+            (CapabilityKind::NameLookup, !declared.network.is_empty()),
         ];
         Expectations {
             fuel_limit: Some(self.limits().limits.fuel),

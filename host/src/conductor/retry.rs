@@ -241,6 +241,7 @@ impl History {
         self.usage.memory_peak_bytes = self.usage.memory_peak_bytes.max(used.memory_peak_bytes);
         self.usage.wall_ms = self.usage.wall_ms.saturating_add(used.wall_ms);
         self.usage.wall_us = self.usage.wall_us.saturating_add(used.wall_us);
+        self.usage.guest_us = self.usage.guest_us.saturating_add(used.guest_us);
     }
 
     /// End with an attempt's own result.

@@ -70,7 +70,7 @@ impl Invoke for Shaped {
 }
 
 fn usage(fuel: u64, memory_bytes: u64) -> Usage {
-    Usage { fuel, memory_peak_bytes: memory_bytes, wall_ms: 0, wall_us: 150 }
+    Usage { fuel, memory_peak_bytes: memory_bytes, wall_ms: 0, wall_us: 150, guest_us: 120 }
 }
 
 fn limits(fuel: u64, memory: u64) -> Expectations {

@@ -53,8 +53,11 @@ pub fn counts_as_failure(error: &CallError) -> bool {
             | HostError::InstanceLimit { .. }
             | HostError::StackOverflow { .. }
             | HostError::OutputTooLarge { .. }
-            | HostError::GuestTrap { .. } => true,
+            | HostError::GuestTrap { .. }
+            | HostError::MetadataTooLarge { .. } => true,
             HostError::InputTooLarge { .. }
+            | HostError::SandboxTaskFailed { .. }
+            | HostError::IdentityMismatch { .. }
             | HostError::PoolExhausted
             | HostError::InvalidComponent { .. }
             | HostError::ManifestInvalid(_)

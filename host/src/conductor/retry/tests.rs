@@ -107,7 +107,7 @@ impl Invoke for ScriptedInvoke {
             let queued = self.replies.lock().unwrap().pop_front();
             InvokeOutcome {
                 result: queued.unwrap_or_else(self.otherwise),
-                usage: Usage { fuel: 100, memory_peak_bytes: 1_000 * n, wall_ms: 1, wall_us: 1_000 },
+                usage: Usage { fuel: 100, memory_peak_bytes: 1_000 * n, wall_ms: 1, wall_us: 1_000, guest_us: 900 },
             }
         })
     }
@@ -190,7 +190,7 @@ async fn success_on_the_third_attempt_reports_attempts_one_to_three_as_the_guest
     assert_eq!(outcome.attempts[0].backoff_ms, 0);
     assert_eq!(
         outcome.usage_total,
-        Usage { fuel: 300, memory_peak_bytes: 3_000, wall_ms: 3, wall_us: 3_000 },
+        Usage { fuel: 300, memory_peak_bytes: 3_000, wall_ms: 3, wall_us: 3_000, guest_us: 2_700 },
         "fuel and wall time summed, memory the peak"
     );
 }
