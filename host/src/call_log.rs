@@ -123,8 +123,6 @@ impl CallLog {
 /// What a record weighs against the byte budget: its text plus the fixed overheads.
 #[must_use]
 pub fn record_weight(message: &str, fields: &[(String, String)]) -> u64 {
-    let fields: u64 =
-        fields.iter().map(|(k, v)| (k.len() + v.len()) as u64 + LOG_FIELD_OVERHEAD_BYTES).sum();
+    let fields: u64 = fields.iter().map(|(k, v)| (k.len() + v.len()) as u64 + LOG_FIELD_OVERHEAD_BYTES).sum();
     LOG_RECORD_OVERHEAD_BYTES + message.len() as u64 + fields
 }
-

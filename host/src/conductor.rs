@@ -36,6 +36,7 @@ pub use retry::{Retrier, RetryBudgets, RetryOutcome, RetryPolicy};
 use fallback::{may_fall_back, provides_all};
 
 use crate::audit::{AuditEvent, AuditLog};
+use crate::call_log::CallLog;
 use crate::error::{CallError, ConductorError};
 use crate::payload::{CallRequest, Payload};
 use crate::sandbox::Usage;
@@ -58,6 +59,8 @@ pub struct ConductedOutcome {
     /// The last attempt's own error when `result` holds the conductor's instead (retry budget
     /// spent, cancelled after a failure): the more useful explanation of what went wrong.
     pub last_attempt_error: Option<CallError>,
+    /// The guest log of the last attempt that ran, within its budget.
+    pub log: Option<CallLog>,
 }
 
 /// The `--json` fields a conducted call adds.
@@ -322,6 +325,7 @@ impl Conductor {
                     last_attempt_error: None,
                     attempts: Vec::new(),
                     usage_total: single.usage,
+                    last_log: single.log,
                 }
             }
         };
@@ -336,6 +340,7 @@ impl Conductor {
             degraded: false,
             usage: outcome.usage_total,
             last_attempt_error: outcome.last_attempt_error,
+            log: outcome.last_log,
         }
     }
 
@@ -379,6 +384,9 @@ impl Conductor {
                     outcome.served_by = next.served_by;
                     outcome.result = next.result;
                     outcome.last_attempt_error = next.last_attempt_error;
+                    if next.log.is_some() {
+                        outcome.log = next.log;
+                    }
                     outcome.fallback = true;
                 }
                 ResolvedStep::Static(payload) => {
@@ -419,6 +427,7 @@ fn refused_outcome(id: String, refused: ConductorError) -> ConductedOutcome {
         degraded: false,
         usage: Usage::default(),
         last_attempt_error: None,
+        log: None,
     }
 }
 

@@ -7,9 +7,9 @@ use serde::Deserialize;
 
 use crate::byte_size;
 use crate::capability::{CapabilityPolicy, CapabilityRule};
-use crate::engine::guest_executor::default_guest_threads;
 use crate::conductor::{AnomalyPolicy, ConductorConfig, ResilienceProfile, Route};
 use crate::config_file::{ConfigFileError, read_toml};
+use crate::engine::guest_executor::default_guest_threads;
 use crate::limits::{DeclaredLimits, LimitName, Limits};
 use crate::policy::{DEFAULT_CEILINGS, DEFAULT_STACK_BYTES, PlatformPolicy};
 

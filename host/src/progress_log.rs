@@ -37,7 +37,14 @@ impl ProgressLog {
     /// An empty progress log with budgets in updates and bytes.
     #[must_use]
     pub fn new(limit_updates: u64, limit_bytes: u64) -> Self {
-        Self { limit_updates, limit_bytes, kept_bytes: 0, updates: Vec::new(), dropped_updates: 0, latest: None }
+        Self {
+            limit_updates,
+            limit_bytes,
+            kept_bytes: 0,
+            updates: Vec::new(),
+            dropped_updates: 0,
+            latest: None,
+        }
     }
 
     /// Record one update. A fraction that is not a finite number is ignored; others are

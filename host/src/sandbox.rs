@@ -221,11 +221,12 @@ impl LoadedExtension {
             deadline_ms: limits.deadline_ms.min(identity::IDENTITY_DEADLINE_MS),
         };
         let task = Arc::clone(shared);
-        let described = shared
-            .engine
-            .guests()
-            .run_blocking(async move { task.describe(budget).await })
-            .ok_or_else(|| HostError::SandboxTaskFailed { reason: "the identity call ended without an answer".into() })??;
+        let described =
+            shared.engine.guests().run_blocking(async move { task.describe(budget).await }).ok_or_else(
+                || HostError::SandboxTaskFailed {
+                    reason: "the identity call ended without an answer".into(),
+                },
+            )??;
         identity::verify(&shared.manifest, &described)?;
         Ok(described)
     }
@@ -422,7 +423,12 @@ impl Shared {
     }
 
     /// Append what a call did that security reviewers care about: breaches and denials.
-    fn audit_call(&self, state: &StateDir, result: &Result<Payload, CallError>, denials: &[CapabilityDenial]) {
+    fn audit_call(
+        &self,
+        state: &StateDir,
+        result: &Result<Payload, CallError>,
+        denials: &[CapabilityDenial],
+    ) {
         let id = &self.id;
         if let Err(CallError::Host(err)) = result
             && let Some(event) = AuditEvent::from_host_error(err)
@@ -486,7 +492,9 @@ impl Shared {
         // Fuel and the epoch deadline both start at zero: set them before instantiation runs wasm.
         // Between epoch ticks, a guest yields its thread every fuel slice.
         let fuel_set = if metering.fuel() {
-            store.set_fuel(fuel).and_then(|()| store.fuel_async_yield_interval(Some(GUEST_YIELD_INTERVAL_FUEL)))
+            store
+                .set_fuel(fuel)
+                .and_then(|()| store.fuel_async_yield_interval(Some(GUEST_YIELD_INTERVAL_FUEL)))
         } else {
             Ok(())
         };

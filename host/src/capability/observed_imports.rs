@@ -8,12 +8,12 @@
 //! as wasmtime-wasi does with lookups switched off, without ever resolving anything.
 
 use wasmtime::component::{Linker, Resource};
-use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::ResolveAddressStream;
-use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, Network};
 use wasmtime_wasi::cli::WasiCliView;
 use wasmtime_wasi::filesystem::WasiFilesystemView;
 use wasmtime_wasi::p2::bindings::cli::environment::Host as _;
 use wasmtime_wasi::p2::bindings::filesystem::preopens::Host as _;
+use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::ResolveAddressStream;
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, Network};
 
 use super::denials::CapabilityKind;
 use crate::call_state::CallState;

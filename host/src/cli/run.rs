@@ -5,6 +5,7 @@
 //! `--json` prints exactly one object: `{"status":"ok","output":…,"usage":{…}}` or
 //! `{"status":"error","error":{"source","kind","class","message"},"usage":{…}}`.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,12 +14,13 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::{EXIT_UNUSABLE, display};
+use crate::call_log::CallLog;
 use crate::conductor::{
     ConductedOutcome, Conductor, Demand, FallbackStep, FallbackTarget, HealthEvents, HealthMonitor,
     ReservationPolicy, ResolvedStep, ResourcePool, SystemClock,
 };
 use crate::config::PlatformConfig;
-use crate::error::{CallError, ConductorError};
+use crate::error::{CallError, ConductorError, HostError};
 use crate::payload::{CallRequest, JSON_CONTENT_TYPE, Payload};
 use crate::runtime::Runtime;
 use crate::sandbox::{CallOutcome, Usage};
@@ -42,10 +44,6 @@ pub(crate) struct RunArgs {
 }
 
 pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: RunArgs) -> ExitCode {
-    let input = match read_input(&args) {
-        Ok(input) => input,
-        Err(message) => return unusable(args.json, &message),
-    };
     let runtime = match super::open_runtime(config, state_dir) {
         Ok(rt) => rt,
         Err(e) => return unusable(args.json, &e.to_string()),
@@ -53,8 +51,28 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: RunArgs)
     let extension = match runtime.load(&args.extension) {
         Ok(ext) => ext,
         Err(e) => {
-            // A component that cannot load is still a typed host error for the caller.
+            // A bad or missing manifest means the command could not run (exit 2); a component
+            // that cannot load is still a typed host error for the caller (exit 1).
+            let code = if matches!(e, HostError::ManifestInvalid(_)) {
+                ExitCode::from(EXIT_UNUSABLE)
+            } else {
+                ExitCode::FAILURE
+            };
             let report = CallError::Host(e).report();
+            if args.json {
+                println!("{}", json!({"status": "error", "error": report, "usage": zero_usage()}));
+            } else {
+                eprintln!("error: {} ({}/{}, {})", report.message, report.source, report.kind, report.class);
+            }
+            return code;
+        }
+    };
+    let input = match read_input(&args, extension.limits().limits.input_bytes) {
+        Ok(input) => input,
+        Err(InputError::Unusable(message)) => return unusable(args.json, &message),
+        Err(InputError::TooLarge(too_large)) => {
+            // Refused before reading: the same typed error the sandbox gives an oversized input.
+            let report = CallError::Host(too_large).report();
             if args.json {
                 println!("{}", json!({"status": "error", "error": report, "usage": zero_usage()}));
             } else {
@@ -176,7 +194,12 @@ fn resolve_chain(runtime: &Runtime, steps: &[FallbackStep]) -> Vec<ResolvedStep>
 }
 
 fn usage_json(usage: &Usage) -> Value {
-    json!({"fuel": usage.fuel, "memory_peak_bytes": usage.memory_peak_bytes, "wall_ms": usage.wall_ms})
+    json!({
+        "fuel": usage.fuel,
+        "memory_peak_bytes": usage.memory_peak_bytes,
+        "wall_ms": usage.wall_ms,
+        "guest_us": usage.guest_us,
+    })
 }
 
 /// The one JSON object `--json` prints for a call through the conductor.
@@ -190,8 +213,20 @@ fn conducted_json(outcome: &ConductedOutcome) -> Value {
     {
         object.extend(extra);
         object.insert("usage".to_owned(), usage_json(&outcome.usage));
+        if let Some(log) = &outcome.log {
+            object.insert("log".to_owned(), log_json(log));
+        }
     }
     value
+}
+
+/// The `log` object of `--json`: what was kept and what was lost.
+fn log_json(log: &CallLog) -> Value {
+    json!({
+        "records": log.records,
+        "dropped_records": log.dropped_records,
+        "dropped_bytes": log.dropped_bytes,
+    })
 }
 
 fn print_conducted(outcome: &ConductedOutcome) {
@@ -224,17 +259,55 @@ fn print_conducted(outcome: &ConductedOutcome) {
     );
 }
 
-fn read_input(args: &RunArgs) -> Result<Payload, String> {
+/// Why the input could not be had.
+enum InputError {
+    /// Unreadable or not JSON: the command cannot run.
+    Unusable(String),
+    /// Larger than the extension accepts: refused before it is read.
+    TooLarge(HostError),
+}
+
+/// The JSON input, from `--input` or `--input-file`, never holding more than `limit_bytes` of
+/// it (the extension's `input_bytes`): a file's size is checked before reading, and the read
+/// stops past the limit in case the file grows meanwhile.
+fn read_input(args: &RunArgs, limit_bytes: u64) -> Result<Payload, InputError> {
+    let payload_size = |bytes: usize| JSON_CONTENT_TYPE.len() as u64 + bytes as u64;
+    let too_large =
+        |size_bytes: u64| InputError::TooLarge(HostError::InputTooLarge { size_bytes, limit_bytes });
     let (text, origin) = match (&args.input, &args.input_file) {
         (Some(text), _) => (text.clone(), "--input".to_owned()),
-        (None, Some(path)) => (
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-            path.display().to_string(),
-        ),
+        (None, Some(path)) => {
+            let unreadable =
+                |e: std::io::Error| InputError::Unusable(format!("cannot read {}: {e}", path.display()));
+            let file = std::fs::File::open(path).map_err(unreadable)?;
+            let on_disk = file.metadata().map_err(unreadable)?.len();
+            let size = on_disk.saturating_add(JSON_CONTENT_TYPE.len() as u64);
+            if size > limit_bytes {
+                return Err(too_large(size));
+            }
+            let mut bytes = Vec::with_capacity(usize::try_from(on_disk).unwrap_or(0));
+            file.take(limit_bytes.saturating_add(1)).read_to_end(&mut bytes).map_err(unreadable)?;
+            if payload_size(bytes.len()) > limit_bytes {
+                return Err(too_large(payload_size(bytes.len())));
+            }
+            let text = String::from_utf8(bytes).map_err(|e| {
+                InputError::Unusable(format!(
+                    "{}: not UTF-8 text at byte {}",
+                    path.display(),
+                    e.utf8_error().valid_up_to()
+                ))
+            })?;
+            (text, path.display().to_string())
+        }
         (None, None) => ("{}".to_owned(), String::new()),
     };
-    serde_json::from_str::<Value>(&text)
-        .map_err(|e| format!("{origin}: not valid JSON at line {}, column {}: {e}", e.line(), e.column()))?;
+    serde_json::from_str::<Value>(&text).map_err(|e| {
+        InputError::Unusable(format!(
+            "{origin}: not valid JSON at line {}, column {}: {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
     Ok(Payload::new(JSON_CONTENT_TYPE, text.into_bytes()))
 }
 
@@ -267,11 +340,7 @@ pub(crate) fn output_value(payload: &Payload) -> Value {
 /// The one JSON object `--json` prints for a call.
 pub(crate) fn outcome_json(outcome: &CallOutcome) -> Value {
     let usage = usage_json(&outcome.usage);
-    let log = json!({
-        "records": outcome.log.records,
-        "dropped_records": outcome.log.dropped_records,
-        "dropped_bytes": outcome.log.dropped_bytes,
-    });
+    let log = log_json(&outcome.log);
     match &outcome.result {
         Ok(output) => json!({"status": "ok", "output": output_value(output), "usage": usage, "log": log}),
         Err(err) => json!({"status": "error", "error": err.report(), "usage": usage, "log": log}),

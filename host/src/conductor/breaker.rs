@@ -40,7 +40,6 @@ use crate::conductor::health::{HealthEvent, HealthEvents};
 use crate::conductor::{Clock, Invoke, InvokeOutcome};
 use crate::error::{CallError, ConductorError};
 use crate::payload::CallRequest;
-use crate::sandbox::Usage;
 
 /// One `extension@version`'s breaker. Cheap to share behind an `Arc`; its lock is a std mutex
 /// held only for bookkeeping, never across an await.
@@ -186,7 +185,7 @@ impl CircuitBreaker {
     pub async fn invoke(&self, invoker: &dyn Invoke, request: CallRequest) -> InvokeOutcome {
         let permit = match self.try_acquire() {
             Ok(permit) => permit,
-            Err(refused) => return InvokeOutcome { result: Err(refused.into()), usage: Usage::default() },
+            Err(refused) => return InvokeOutcome::refused(refused.into()),
         };
         let outcome = invoker.invoke(request).await;
         permit.record_now(&outcome.result);

@@ -6,6 +6,7 @@ use std::pin::Pin;
 
 use serde::Serialize;
 
+use crate::call_log::CallLog;
 use crate::capability::denials::{CapabilityDenial, CapabilityKind};
 use crate::conductor::anomaly::Expectations;
 use crate::error::CallError;
@@ -34,6 +35,17 @@ pub struct InvokeOutcome {
     pub result: Result<Payload, CallError>,
     /// What the attempt consumed (zero when it never ran).
     pub usage: Usage,
+    /// The guest's log of the attempt, when the invoker keeps one (the sandbox does; refusals
+    /// and fakes have none).
+    pub log: Option<CallLog>,
+}
+
+impl InvokeOutcome {
+    /// An attempt that never ran the guest: nothing consumed, nothing logged.
+    #[must_use]
+    pub fn refused(error: CallError) -> Self {
+        Self { result: Err(error), usage: Usage::default(), log: None }
+    }
 }
 
 /// Something the conductor can call: an extension at one version.
@@ -100,7 +112,7 @@ impl Invoke for LoadedExtension {
     fn invoke(&self, request: CallRequest) -> InvokeFuture<'_> {
         Box::pin(async move {
             let outcome = self.call(request).await;
-            InvokeOutcome { result: outcome.result, usage: outcome.usage }
+            InvokeOutcome { result: outcome.result, usage: outcome.usage, log: Some(outcome.log) }
         })
     }
 
@@ -129,7 +141,11 @@ impl Invoke for LoadedExtension {
         Box::pin(async move {
             let outcome = self.call(request).await;
             ObservedOutcome {
-                outcome: InvokeOutcome { result: outcome.result, usage: outcome.usage },
+                outcome: InvokeOutcome {
+                    result: outcome.result,
+                    usage: outcome.usage,
+                    log: Some(outcome.log),
+                },
                 denials: outcome.denials,
             }
         })

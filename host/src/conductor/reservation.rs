@@ -74,7 +74,7 @@ use crate::error::ConductorError;
 use crate::limits::Limits;
 use crate::manifest::Priority;
 use crate::payload::{CallRequest, CancelToken};
-use crate::sandbox::{LoadedExtension, Usage};
+use crate::sandbox::LoadedExtension;
 
 /// What one call reserves while it runs: its limits, and how much it matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,7 +322,7 @@ impl<I: Invoke> Invoke for Reserved<I> {
             let reservation = match self.pool.reserve(self.demand, &request.cancel).await {
                 Ok(reservation) => reservation,
                 Err(refused) => {
-                    return InvokeOutcome { result: Err(refused.into()), usage: Usage::default() };
+                    return InvokeOutcome::refused(refused.into());
                 }
             };
             let outcome = self.inner.invoke(request).await;

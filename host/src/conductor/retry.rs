@@ -54,6 +54,7 @@ pub use policy::{
 
 use super::clock::Clock;
 use super::invoke::{Attempt, Invoke, InvokeOutcome};
+use crate::call_log::CallLog;
 use crate::error::{CallError, ConductorError, ErrorClass};
 use crate::payload::{CallRequest, CancelToken, Payload};
 use crate::sandbox::Usage;
@@ -76,6 +77,8 @@ pub struct RetryOutcome {
     pub attempts: Vec<Attempt>,
     /// What all attempts consumed together: fuel and wall time summed, memory the peak of any.
     pub usage_total: Usage,
+    /// The last attempt's guest log, when the target keeps one.
+    pub last_log: Option<CallLog>,
 }
 
 /// Runs requests with retries under one [`RetryPolicy`], drawing on shared [`RetryBudgets`].
@@ -162,8 +165,8 @@ impl Retrier {
             }
             // The attempt may not outlive the request: its sandbox deadline is capped at what is left.
             let left_ms = u64::try_from(deadline.saturating_sub(now).as_millis()).unwrap_or(u64::MAX);
-            let outcome = target.invoke(request.clone().attempt(attempt).deadline_cap_ms(left_ms)).await;
-            history.record(attempt, waited, &outcome);
+            let mut outcome = target.invoke(request.clone().attempt(attempt).deadline_cap_ms(left_ms)).await;
+            history.record(attempt, waited, &mut outcome);
             let error = match outcome.result {
                 Ok(output) => return history.end(Ok(output)),
                 Err(error) => error,
@@ -220,14 +223,16 @@ struct History {
     extension: String,
     attempts: Vec<Attempt>,
     usage: Usage,
+    last_log: Option<CallLog>,
 }
 
 impl History {
     fn new(extension: String) -> Self {
-        Self { extension, attempts: Vec::new(), usage: Usage::default() }
+        Self { extension, attempts: Vec::new(), usage: Usage::default(), last_log: None }
     }
 
-    fn record(&mut self, attempt: u32, waited: Duration, outcome: &InvokeOutcome) {
+    fn record(&mut self, attempt: u32, waited: Duration, outcome: &mut InvokeOutcome) {
+        self.last_log = outcome.log.take();
         let error = outcome.result.as_ref().err();
         self.attempts.push(Attempt {
             extension: self.extension.clone(),
@@ -246,7 +251,13 @@ impl History {
 
     /// End with an attempt's own result.
     fn end(self, result: Result<Payload, CallError>) -> RetryOutcome {
-        RetryOutcome { result, last_attempt_error: None, attempts: self.attempts, usage_total: self.usage }
+        RetryOutcome {
+            result,
+            last_attempt_error: None,
+            attempts: self.attempts,
+            usage_total: self.usage,
+            last_log: self.last_log,
+        }
     }
 
     /// End with the retrier's error, keeping the last attempt's error beside it.
@@ -256,6 +267,7 @@ impl History {
             last_attempt_error,
             attempts: self.attempts,
             usage_total: self.usage,
+            last_log: self.last_log,
         }
     }
 }

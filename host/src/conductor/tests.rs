@@ -32,7 +32,7 @@ impl Invoke for Scripted {
             let mut answers = self.answers.lock().unwrap();
             if answers.is_empty() { Err(unable()) } else { answers.remove(0) }
         };
-        Box::pin(async move { InvokeOutcome { result: next, usage: Usage::default() } })
+        Box::pin(async move { InvokeOutcome { result: next, usage: Usage::default(), log: None } })
     }
 }
 

@@ -79,7 +79,8 @@ mod tests {
 
     #[test]
     fn name_version_and_declared_features_must_match() {
-        let m = manifest("name = \"liar\"\nversion = \"1.0.0\"\ncomponent = \"x.wasm\"\nfeatures = [\"a\"]\n");
+        let m =
+            manifest("name = \"liar\"\nversion = \"1.0.0\"\ncomponent = \"x.wasm\"\nfeatures = [\"a\"]\n");
         assert!(verify(&m, &described("liar", "1.0.0", &["a", "b"])).is_ok());
         let err = verify(&m, &described("totally-trusted", "9.9.9", &["a"])).unwrap_err();
         assert!(
@@ -88,7 +89,9 @@ mod tests {
             "{err:?}"
         );
         let err = verify(&m, &described("liar", "1.0.0", &["b"])).unwrap_err();
-        assert!(matches!(err, HostError::IdentityMismatch { missing_features, .. } if missing_features == ["a"]));
+        assert!(
+            matches!(err, HostError::IdentityMismatch { missing_features, .. } if missing_features == ["a"])
+        );
         assert!(verify(&m, &described("liar", "1.0.1", &["a"])).is_err());
     }
 
@@ -97,7 +100,10 @@ mod tests {
         let limits = Limits::default().metadata_bytes(16).metadata_features(2);
         assert!(check_size("echo", "1.0.0", &["a".into(), "b".into()], &limits).is_ok());
         let many = vec!["f".to_owned(); 3];
-        assert!(matches!(check_size("e", "1", &many, &limits), Err(HostError::MetadataTooLarge { features: 3, .. })));
+        assert!(matches!(
+            check_size("e", "1", &many, &limits),
+            Err(HostError::MetadataTooLarge { features: 3, .. })
+        ));
         let long = "n".repeat(17);
         assert!(matches!(
             check_size(&long, "1", &[], &limits),

@@ -1,9 +1,11 @@
 //! `log-flood` (hostile): floods every output channel it has with far more lines than its log
 //! budget allows.
 //!
-//! Input JSON `{"log_lines": N, "stdout_lines": N, "stderr_lines": N}`, each optional (defaults
-//! 100 000 host log lines, then 50 000 lines each to stdout and stderr: 100 000 stdio lines in
-//! all; an empty input means the defaults). Host log lines go through `host::log::info`; stdio
+//! Input JSON `{"log_lines": N, "stdout_lines": N, "stderr_lines": N, "empty": bool}`, each
+//! optional (defaults 100 000 host log lines, then 50 000 lines each to stdout and stderr:
+//! 100 000 stdio lines in all; an empty input means the defaults). With `"empty": true` every
+//! host log record has an empty message and no fields: a flood that costs nothing by bytes
+//! alone, which the host must still bound (records are counted, and weigh a fixed overhead). Host log lines go through `host::log::info`; stdio
 //! lines are written one `write_all` per line to `wasi:cli/stdout` / `stderr`, so every line is
 //! its own host call. Writes are checked rather than `println!`ed, so a host that closes stdio
 //! makes the guest count errors instead of panicking.
@@ -35,6 +37,7 @@ struct Input {
     log_lines: u64,
     stdout_lines: u64,
     stderr_lines: u64,
+    empty: bool,
 }
 
 impl Default for Input {
@@ -43,6 +46,7 @@ impl Default for Input {
             log_lines: DEFAULT_LOG_LINES,
             stdout_lines: DEFAULT_STDIO_LINES,
             stderr_lines: DEFAULT_STDIO_LINES,
+            empty: false,
         }
     }
 }
@@ -93,10 +97,14 @@ impl Extension for LogFlood {
     }
 
     fn invoke(request: Request) -> Result<Response, ExtensionError> {
-        let Input { log_lines, stdout_lines, stderr_lines } = parse_input(&request.input)?;
+        let Input { log_lines, stdout_lines, stderr_lines, empty } = parse_input(&request.input)?;
         let mut report = Report::default();
         for line in 0..log_lines {
-            log::info("log-flood: the quick brown fox jumps over the lazy dog", &[("line", &line)]);
+            if empty {
+                log::info("", &[]);
+            } else {
+                log::info("log-flood: the quick brown fox jumps over the lazy dog", &[("line", &line)]);
+            }
             report.logged += 1;
         }
         report.printed = report.flood(std::io::stdout().lock(), "stdout", stdout_lines);

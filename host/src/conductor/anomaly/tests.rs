@@ -48,7 +48,7 @@ impl Shaped {
         } else {
             Ok(Payload::new(JSON_CONTENT_TYPE, b"{}".to_vec()))
         };
-        ObservedOutcome { outcome: InvokeOutcome { result, usage }, denials }
+        ObservedOutcome { outcome: InvokeOutcome { result, usage, log: None }, denials }
     }
 }
 

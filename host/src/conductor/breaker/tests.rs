@@ -10,6 +10,8 @@ use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+
+use crate::sandbox::Usage;
 use tokio::sync::broadcast::error::TryRecvError;
 
 use super::*;
@@ -132,7 +134,7 @@ impl Invoke for FakeInvoke {
             }
             self.clock.advance(self.latency);
             let outcome = *self.outcome.lock().unwrap();
-            InvokeOutcome { result: outcome(), usage: Usage::default() }
+            InvokeOutcome { result: outcome(), usage: Usage::default(), log: None }
         })
     }
 }

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
+use crate::sandbox::Usage;
+
 use tokio::task::JoinHandle;
 
 use super::*;
@@ -434,7 +436,7 @@ impl Invoke for FakeInvoke {
             if !self.work.is_zero() {
                 self.clock.sleep(self.work).await;
             }
-            InvokeOutcome { result: (self.reply)(), usage: Usage { fuel: 7, ..Usage::default() } }
+            InvokeOutcome { result: (self.reply)(), usage: Usage { fuel: 7, ..Usage::default() }, log: None }
         })
     }
 }

@@ -107,7 +107,14 @@ impl Invoke for ScriptedInvoke {
             let queued = self.replies.lock().unwrap().pop_front();
             InvokeOutcome {
                 result: queued.unwrap_or_else(self.otherwise),
-                usage: Usage { fuel: 100, memory_peak_bytes: 1_000 * n, wall_ms: 1, wall_us: 1_000, guest_us: 900 },
+                usage: Usage {
+                    fuel: 100,
+                    memory_peak_bytes: 1_000 * n,
+                    wall_ms: 1,
+                    wall_us: 1_000,
+                    guest_us: 900,
+                },
+                log: None,
             }
         })
     }
