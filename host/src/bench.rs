@@ -5,14 +5,15 @@
 //! `host/benches/` run the same code. Each scenario file owns one measurement: [`per_call`]
 //! (raw wasmtime vs sandbox vs conductor on `echo` and `text-stats`), [`scaling`] (1 vs 2
 //! tokio workers), [`in_flight`] (peak RSS per idle in-flight call), [`cold_start`] (compile vs
-//! precompiled cache), [`metering`] (fuel and epochs on and off) and [`phases`] (where one
-//! call's time goes). The raw baseline is
+//! precompiled cache), [`metering`] (fuel and epochs on and off), [`phases`] (where one
+//! call's time goes) and [`noisy_neighbour`] (a paced caller beside hostile guests). The raw baseline is
 //! [`raw`], the three call paths [`subject`], the statistics [`stats`]. Timings assert nothing:
 //! tests check behaviour in fuel units and bytes, benchmarks measure time.
 
 pub mod cold_start;
 pub mod in_flight;
 pub mod metering;
+pub mod noisy_neighbour;
 pub mod per_call;
 pub mod phases;
 pub mod raw;
@@ -117,11 +118,13 @@ pub enum Scenario {
     Metering,
     /// The raw call split into phases, and Symphony's store data beside them.
     Phases,
+    /// A timer-paced `echo` caller alone vs beside four hostile guests, and deadline overshoot.
+    NoisyNeighbour,
 }
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::PerCallEcho,
         Scenario::PerCallTextStats,
         Scenario::Scaling,
@@ -129,6 +132,7 @@ impl Scenario {
         Scenario::ColdStart,
         Scenario::Metering,
         Scenario::Phases,
+        Scenario::NoisyNeighbour,
     ];
 
     /// Name in reports and on the command line.
@@ -142,6 +146,7 @@ impl Scenario {
             Scenario::ColdStart => "cold-start",
             Scenario::Metering => "metering",
             Scenario::Phases => "phases",
+            Scenario::NoisyNeighbour => "noisy-neighbour",
         }
     }
 }
@@ -298,6 +303,7 @@ pub fn run_scenario(
         Scenario::ColdStart => cold_start::run(config, options),
         Scenario::Metering => metering::run(config, options),
         Scenario::Phases => phases::run(config, options),
+        Scenario::NoisyNeighbour => noisy_neighbour::run(config, options),
     }
 }
 
