@@ -345,6 +345,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn guest_threads_reach_the_engine_and_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("symphony.toml");
+        std::fs::write(&path, "[engine]\nguest_threads = 3\n").unwrap();
+        let config = PlatformConfig::load_file(&path).unwrap();
+        assert_eq!(config.engine.guest_threads, 3);
+        let runtime = crate::Runtime::new(config).unwrap();
+        assert_eq!(runtime.engine().guest_threads(), 3, "the executor really runs 3 workers");
+        std::fs::write(&path, "[engine]\nguest_threads = 0\n").unwrap();
+        let err = PlatformConfig::load_file(&path).unwrap_err();
+        assert!(err.to_string().contains("engine.guest_threads"), "{err}");
+    }
+
+    #[test]
     fn overrides_apply_and_dirs_resolve_against_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(CONFIG_FILE_NAME);

@@ -106,10 +106,44 @@ fn run_accepts_a_manifest_path_and_an_input_file() {
 }
 
 #[test]
-fn invalid_json_input_is_refused_before_loading() {
+fn invalid_json_input_is_refused_as_unusable() {
     let (code, _, text) = symphony(&["run", "echo", "--input", "{not json"]);
     assert_eq!(code, 2);
     assert!(text.contains("line 1"), "{text}");
+}
+
+#[test]
+fn an_input_file_over_the_limit_is_refused_by_its_size_without_reading_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("huge.json");
+    // Sparse: 100 MiB on paper, nothing on disk; reading it whole would hold 100 MiB.
+    std::fs::File::create(&input).expect("create").set_len(100 << 20).expect("size");
+    let (code, json, text) =
+        symphony(&["run", "echo", "--input-file", input.to_str().unwrap_or_default(), "--json", "--direct"]);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(json["error"]["kind"], "input_too_large", "{json}");
+}
+
+#[test]
+fn a_bad_manifest_exits_with_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("extension.toml"), "name = \"bad\"\nversion = 1\n").expect("write");
+    let (code, json, text) = symphony(&["run", dir.path().to_str().unwrap_or_default(), "--json"]);
+    assert_eq!(code, 2, "{text}");
+    assert_eq!(json["error"]["kind"], "manifest_invalid", "{json}");
+}
+
+#[test]
+fn run_through_the_conductor_carries_the_last_attempts_log() {
+    let (code, json, text) = symphony(&[
+        "run",
+        "log-flood",
+        "--input",
+        r#"{"log_lines":3,"stdout_lines":0,"stderr_lines":0}"#,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(json["log"]["records"].as_array().map(Vec::len), Some(3), "{json}");
 }
 
 #[test]
