@@ -62,28 +62,8 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path) -> ExitCode {
                 continue;
             }
         };
-        match extension.describe().await {
-            Ok(meta) => {
-                let m = extension.manifest();
-                if meta.name != m.name || meta.version != m.version.to_string() {
-                    problems.push(format!(
-                        "{}: the component says it is {}@{}, the manifest says {id}",
-                        path.display(),
-                        meta.name,
-                        meta.version
-                    ));
-                }
-                let missing: Vec<&String> =
-                    m.features.iter().filter(|f| !meta.features.contains(f)).collect();
-                if !missing.is_empty() {
-                    problems.push(format!(
-                        "{}: the manifest declares features {missing:?} the component does not provide",
-                        path.display()
-                    ));
-                }
-            }
-            Err(e) => problems.push(format!("{}: {id}: describe failed: {e} ({})", path.display(), e.kind())),
-        }
+        // Loading asked the component who it is and refused it unless that matched the
+        // manifest (`identity_mismatch` above): what `check` reports is what `run` enforces.
         let limits = &extension.limits().limits;
         let info = extension.component_info();
         println!(
