@@ -1,7 +1,9 @@
-//! Scaling: `echo` calls per second (by each path: raw, sandbox, conductor) on a tokio runtime with 1 worker thread vs 2, the two
-//! runtimes measured in alternating rounds. Each round keeps [`TASKS`] callers busy until the
-//! round's calls are done; throughput is calls over the round's wall time. Target: 2 workers
-//! ≥ 1.8× 1 worker (on a machine with at least two idle cores).
+//! Scaling: `echo` calls per second (by each path: raw, sandbox, conductor) with 1 thread vs 2:
+//! for the raw path the caller's tokio workers, for the sandbox and the conductor the guest
+//! executor's threads (`engine.guest_threads`, where Symphony runs guests) with as many caller
+//! workers. The two set-ups are measured in alternating rounds. Each round keeps [`TASKS`]
+//! callers busy until the round's calls are done; throughput is calls over the round's wall
+//! time. Target: 2 threads ≥ 1.8× 1 thread (on a machine with at least two idle cores).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,35 +66,43 @@ pub fn round(
 /// # Errors
 /// [`BenchError`] when a runtime, the extension or a call fails.
 pub fn run(config: &PlatformConfig, options: BenchOptions) -> Result<Vec<Row>, BenchError> {
-    let engine_runtime = Runtime::new(config.clone())?;
-    let subject = Arc::new(Subject::load(&engine_runtime, Workload::Echo.extension())?);
+    // One engine per thread count: guests run on the engine's own executor.
+    let mut engines = Vec::with_capacity(WORKERS.len());
+    let mut subjects = Vec::with_capacity(WORKERS.len());
+    for workers in WORKERS {
+        let mut threaded = config.clone();
+        threaded.engine.guest_threads = workers;
+        let engine = Runtime::new(threaded)?;
+        subjects.push(Arc::new(Subject::load(&engine, Workload::Echo.extension())?));
+        engines.push(engine);
+    }
     let input = Workload::Echo.input();
     let runtimes = [tokio_runtime(WORKERS[0])?, tokio_runtime(WORKERS[1])?];
     let rounds = options.pick(7, 15);
     let calls = options.pick(4_000, 10_000);
     let mut rows = Vec::new();
     for path in Path::ALL {
-        for rt in &runtimes {
-            round(rt, &subject, path, &input, calls / 4)?;
+        for (rt, subject) in runtimes.iter().zip(&subjects) {
+            round(rt, subject, path, &input, calls / 4)?;
         }
         let mut throughput: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
         for r in 0..rounds {
             for offset in 0..2 {
                 let i = (r + offset) % 2;
-                throughput[i].push(round(&runtimes[i], &subject, path, &input, calls)?);
+                throughput[i].push(round(&runtimes[i], &subjects[i], path, &input, calls)?);
             }
         }
         let base = median(&throughput[0]);
         for (i, workers) in WORKERS.iter().enumerate() {
             let mut row = Row::new(
                 Scenario::Scaling,
-                format!("{} echo, {workers} worker{}", path.label(), if *workers == 1 { "" } else { "s" }),
+                format!("{} echo, {workers} thread{}", path.label(), if *workers == 1 { "" } else { "s" }),
                 "calls/s",
                 median(&throughput[i]),
             );
             row.samples = throughput[i].len();
             row.ratio = ratio(row.median, base);
-            row.baseline = Some(format!("{} echo, 1 worker", path.label()));
+            row.baseline = Some(format!("{} echo, 1 thread", path.label()));
             if i == 1 {
                 row.target = Some(Target::at_least("ratio", TARGET_SPEEDUP, row.ratio.unwrap_or(0.0)));
             }
