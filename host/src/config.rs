@@ -214,7 +214,7 @@ impl PlatformConfig {
                 path,
                 &text,
                 "engine.guest_threads",
-                &format!("must be between 1 and {MAX_GUEST_THREADS}"),
+                format!("must be between 1 and {MAX_GUEST_THREADS}"),
             ));
         }
         if engine.epoch_tick_ms == 0 || engine.epoch_tick_ms > 1_000 {

@@ -7,7 +7,7 @@
 //! every call, and the reservation pool's budgets are N times one call's demand, so admission
 //! never queues: this measures the memory of calls in flight, not admission. The peak is the
 //! larger of `VmHWM` (reset through `/proc/self/clear_refs` first, where the kernel allows it)
-//! and `VmRSS` sampled every [`SAMPLE_INTERVAL`]. Whether all N overlapped is checked from each
+//! and `VmRSS` sampled every `SAMPLE_INTERVAL`. Whether all N overlapped is checked from each
 //! call's start and end (the last start must precede the first end).
 //!
 //! Run it in a fresh process (`symphony bench` does) so earlier work cannot raise the peak.

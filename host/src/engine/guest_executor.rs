@@ -7,7 +7,7 @@
 //! a join handle. The async host calls guests make (WASI clocks, sockets, outbound HTTP) run on
 //! this runtime too, since that is where the guest's future is polled.
 //!
-//! Dropping a [`GuestTask`] aborts the guest's task, so a caller that gives up (a request
+//! Dropping a `GuestTask` aborts the guest's task, so a caller that gives up (a request
 //! deadline, a cancelled HTTP request) stops the guest at its next yield instead of leaving it
 //! running to its own deadline.
 

@@ -1,8 +1,8 @@
 //! `miner` (hostile): spends most of its fuel budget on hashing-like arithmetic every call,
 //! modelling a guest that quietly mines on the host's CPU while staying just under its limits.
 //!
-//! Input JSON `{"hashes": N}` (default [`DEFAULT_HASHES`]; an empty input means the default).
-//! Each "hash" runs [`ROUNDS_PER_HASH`] rounds of a 64-bit mix over the previous digest. The
+//! Input JSON `{"hashes": N}` (default `DEFAULT_HASHES`; an empty input means the default).
+//! Each "hash" runs `ROUNDS_PER_HASH` rounds of a 64-bit mix over the previous digest. The
 //! default is calibrated so that one call succeeds while using about 90 % of the manifest's
 //! 50 000 000 fuel units; a larger `hashes` runs out of fuel.
 //!

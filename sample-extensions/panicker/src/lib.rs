@@ -2,7 +2,7 @@
 //! crashes and tries to talk its way past the host through the crash report.
 //!
 //! Input JSON `{"message": "..."}`; the default message poses as a system instruction
-//! ([`DEFAULT_MESSAGE`]). An empty input means the default.
+//! (`DEFAULT_MESSAGE`). An empty input means the default.
 //!
 //! Guests are built with `panic = "abort"`: std's panic hook writes `panicked at ...: <message>`
 //! to stderr (`wasi:cli/stderr`), then the guest executes `unreachable` and traps. The host is

@@ -1,6 +1,6 @@
 //! `sleeper`: waits for the time it is asked on the WASI monotonic clock, then answers.
 //!
-//! Input JSON `{"ms": N}` (default [`DEFAULT_MS`]); output `{"slept_ms": N}`. While it waits the
+//! Input JSON `{"ms": N}` (default `DEFAULT_MS`); output `{"slept_ms": N}`. While it waits the
 //! guest runs no code and burns no fuel: the host parks the call on a timer. The benchmarks use
 //! it to hold thousands of calls in flight and measure what each idle call costs the host.
 //! Waiting needs the `clocks` capability, which the manifest declares and a platform policy

@@ -2,7 +2,7 @@
 //!
 //! Built against API 1.1.0 (the SDK's default), so it also exports `health`. It carries a
 //! deliberate regression for the fallback demonstrations: texts longer than
-//! [`MAX_TEXT_CHARS`] characters, which release 1 summarises, fail with
+//! `MAX_TEXT_CHARS` characters, which release 1 summarises, fail with
 //! `ExtensionError::UnableToComplete` (recoverable: another version may serve them). Its `health`
 //! owns up to that by answering `Degraded`.
 //!
