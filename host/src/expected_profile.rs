@@ -20,7 +20,8 @@ pub struct ExpectedProfile {
     /// Typical peak linear memory per call, in bytes (integer or "2 MiB").
     #[serde(default, with = "byte_size::optional")]
     pub memory_bytes: Option<u64>,
-    /// Typical wall time per call, in milliseconds.
+    /// Typical time the guest runs per call, in milliseconds: its own execution, not the time a
+    /// busy host kept it queued (judged against the sample's `guest_us`).
     pub latency_ms: Option<u64>,
     /// Typical output size per call, in bytes (integer or "4 KiB").
     #[serde(default, with = "byte_size::optional")]

@@ -179,3 +179,44 @@ async fn a_thousand_well_behaved_calls_with_natural_variation_raise_nothing() {
         assert!(health.baselines.values().all(|b| b.median.is_some()), "baselines were formed");
     }
 }
+
+/// Sixteen callers of `echo` share one worker thread: every call waits behind the others, so
+/// its wall time is mostly the host's queueing. Judged on the time the guest ran, echo stays
+/// healthy through 10,000 calls.
+#[tokio::test(flavor = "current_thread")]
+async fn sixteen_callers_on_one_worker_leave_echo_healthy() {
+    const CALLERS: usize = 16;
+    const CALLS: usize = 10_000;
+    let conductor = Arc::new(conductor());
+    let mut events = conductor.health().subscribe();
+    let echo = load("echo");
+    let mut callers = tokio::task::JoinSet::new();
+    for caller in 0..CALLERS {
+        let conductor = Arc::clone(&conductor);
+        let echo = echo.clone();
+        callers.spawn(async move {
+            let (mut guest_us, mut wall_us) = (0_u64, 0_u64);
+            for call in (caller..CALLS).step_by(CALLERS) {
+                let outcome = conductor.call(&echo, request(json!({ "n": call }))).await;
+                assert!(outcome.result.is_ok(), "call {call}: {:?}", outcome.result.err());
+                guest_us += outcome.usage.guest_us;
+                wall_us += outcome.usage.wall_us;
+                tokio::task::yield_now().await;
+            }
+            (guest_us, wall_us)
+        });
+    }
+    let mut found = Vec::new();
+    while let Some(done) = callers.join_next().await {
+        let (guest_us, wall_us) = done.expect("caller");
+        // The guest's own time is part of the wall time the caller saw, never more.
+        assert!(guest_us <= wall_us, "guest {guest_us} µs > wall {wall_us} µs");
+        found.extend(anomalies(&mut events));
+    }
+    found.extend(anomalies(&mut events));
+    assert!(found.is_empty(), "{} anomalies: {found:?}", found.len());
+    let report = conductor.monitor().expect("monitor").report(&[], None);
+    let health = report.iter().find(|h| h.extension.starts_with("echo@")).expect("echo observed");
+    assert_eq!(health.calls, CALLS as u64);
+    assert_eq!(health.status, HealthState::Healthy, "{health:?}");
+}

@@ -109,6 +109,14 @@ pub enum AuditEvent {
         /// How long, in milliseconds.
         period_ms: u64,
     },
+    /// A time finding was put down to the host's own load (every active extension slowed
+    /// down together), so the extension was not blamed.
+    HostContention {
+        /// The detector whose finding was not raised.
+        anomaly: String,
+        /// The finding and the host's shift, for people.
+        evidence: String,
+    },
     /// The writer found the log's last record unreadable and started a new chain after it.
     /// Written by the audit log itself; the break stays in the file for `verify` to report.
     ChainRestarted {
@@ -137,6 +145,7 @@ impl AuditEvent {
             Self::ChainRestarted { .. } => "chain_restarted",
             Self::AnomalyDetected { .. } => "anomaly_detected",
             Self::Throttled { .. } => "throttled",
+            Self::HostContention { .. } => "host_contention",
         }
     }
 
@@ -190,6 +199,12 @@ impl AuditEvent {
     #[must_use]
     pub fn throttled(concurrency: u32, period_ms: u64) -> Self {
         Self::Throttled { concurrency, period_ms }
+    }
+
+    /// `host_contention`: detector `anomaly`'s finding was the host's load, not the extension's.
+    #[must_use]
+    pub fn host_contention(anomaly: &str, evidence: String) -> Self {
+        Self::HostContention { anomaly: anomaly.to_owned(), evidence }
     }
 
     /// `policy_changed` for `setting` going from `old` to `new`.

@@ -79,7 +79,7 @@ fn median(health: &ExtensionHealth, metric: Metric) -> Option<u64> {
 fn print_table(report: &[ExtensionHealth]) {
     println!(
         "{:<24} {:<12} {:<10} {:>7} {:>6} {:>13} {:>10} {:>10}",
-        "extension", "status", "breaker", "calls", "fails", "fuel", "peak mem", "latency"
+        "extension", "status", "breaker", "calls", "fails", "fuel", "peak mem", "guest time"
     );
     println!("{}", "─".repeat(100));
     for health in report {
@@ -93,7 +93,7 @@ fn print_table(report: &[ExtensionHealth]) {
             health.failures,
             median(health, Metric::Fuel).map_or_else(|| "–".to_owned(), display::count),
             median(health, Metric::MemoryBytes).map_or_else(|| "–".to_owned(), display::bytes),
-            median(health, Metric::LatencyUs)
+            median(health, Metric::GuestUs)
                 .map_or_else(|| "–".to_owned(), |us| format!("{:.1} ms", us as f64 / 1000.0)),
         );
         if let Some(q) = &health.quarantine {

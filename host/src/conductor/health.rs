@@ -68,6 +68,20 @@ pub enum HealthEvent {
         /// Why.
         reason: String,
     },
+    /// A finding about time was put down to the host's own load: the other recently active
+    /// extensions slowed down as much, so the extension is not blamed.
+    HostContention {
+        /// `name@version`.
+        extension: String,
+        /// The finding that was not raised.
+        anomaly: Anomaly,
+        /// This extension's recent median over its baseline.
+        extension_shift: Option<f64>,
+        /// The median of the same ratio over the other active extensions.
+        host_shift: f64,
+        /// Active extensions compared with.
+        peers: usize,
+    },
     /// An extension's concurrency was lowered for a while.
     Throttled {
         /// `name@version`.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::history::{Baseline, ExtensionHistory, Window};
 use super::policy::Thresholds;
-use super::robust::{MAD_TO_SIGMA, median, slope_by};
+use super::robust::{MAD_TO_SIGMA, median, robust_z, slope_by, spread_floor};
 use super::sample::{Expectations, Metric};
 use crate::capability::denials::{CapabilityDenial, CapabilityKind};
 
@@ -154,6 +154,21 @@ impl Anomaly {
         }
     }
 
+    /// The metric of a finding about time alone (a profile violation or baseline shift in
+    /// guest time): the host's own load can cause those, so they are checked against the
+    /// other extensions and never quarantine by themselves.
+    #[must_use]
+    pub fn time_metric(&self) -> Option<Metric> {
+        match self {
+            Self::ProfileViolation { metric, .. } | Self::BaselineShift { metric, .. }
+                if metric.is_time() =>
+            {
+                Some(*metric)
+            }
+            _ => None,
+        }
+    }
+
     /// What repeats of the same finding share (detector plus metric or capability), so one
     /// sustained condition is reported once per window rather than on every call.
     #[must_use]
@@ -181,8 +196,9 @@ impl Anomaly {
                 ..
             } => {
                 format!(
-                    "{metric}: median {observed_median} is {ratio:.1}× the declared {declared} \
-                     ({calls_over}/{window_calls} calls over)"
+                    "{metric}: median {} is {ratio:.1}× the declared {} ({calls_over}/{window_calls} calls over)",
+                    metric.format(*observed_median as f64),
+                    metric.format(*declared as f64),
                 )
             }
             Self::UndeclaredCapability { capability, target, attempts } => {
@@ -198,8 +214,10 @@ impl Anomaly {
                 ..
             } => {
                 format!(
-                    "{metric}: recent median {recent_median:.0} vs baseline {baseline_median:.0} \
-                     (z {z:.1}, {calls_shifted}/{window_calls} calls)"
+                    "{metric}: recent median {} vs baseline {} ({:.1}×, z {z:.1}, {calls_shifted}/{window_calls} calls)",
+                    metric.format(*recent_median),
+                    metric.format(*baseline_median),
+                    recent_median / baseline_median.max(metric.resolution()),
                 )
             }
             Self::ErrorBurst {
@@ -222,7 +240,12 @@ impl Anomaly {
                 let trend = projected_calls_to_limit
                     .map(|calls| format!(", limit in ~{calls:.1} calls"))
                     .unwrap_or_default();
-                format!("{metric}: {latest} is {:.0}% of the limit {limit}{trend}", share_of_limit * 100.0)
+                format!(
+                    "{metric}: {} is {:.0}% of the limit {}{trend}",
+                    metric.format(*latest as f64),
+                    share_of_limit * 100.0,
+                    metric.format(*limit as f64),
+                )
             }
         }
     }
@@ -234,7 +257,7 @@ fn min_shift(metric: Metric) -> f64 {
     match metric {
         Metric::Fuel => 100_000.0,
         Metric::MemoryBytes => 1_048_576.0,
-        Metric::LatencyUs => 25_000.0,
+        Metric::GuestUs => 25_000.0,
         Metric::OutputBytes => 4_096.0,
     }
 }
@@ -347,7 +370,7 @@ fn baseline_shifts(
 ) {
     for metric in Metric::ALL {
         let Some(&(center, mad)) = baseline.metrics.get(&metric) else { continue };
-        let sigma = MAD_TO_SIGMA * mad;
+        let sigma = MAD_TO_SIGMA * spread_floor(center, mad, metric.resolution());
         let shifted = |v: f64| {
             v > center * thresholds.shift_min_ratio
                 && v - center >= min_shift(metric)
@@ -362,14 +385,13 @@ fn baseline_shifts(
         }
         let mut values: Vec<f64> = recent.iter().map(|s| metric.of(s) as f64).collect();
         let recent_median = median(&mut values).unwrap_or(0.0);
-        let z = if sigma > 0.0 { (recent_median - center) / sigma } else { f64::INFINITY };
+        let z = robust_z(recent_median, center, mad, metric.resolution());
         found.push(Anomaly::BaselineShift {
             metric,
             baseline_median: center,
             baseline_mad: mad,
             recent_median,
-            // JSON has no infinity: a zero-spread baseline reports the largest finite z.
-            z: if z.is_finite() { z } else { f64::MAX },
+            z,
             calls_shifted,
             window_calls: recent.len(),
             baseline_calls: baseline.calls,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::detector::Anomaly;
 use super::policy::{Action, Thresholds};
-use super::robust::{Ewma, median_mad};
+use super::robust::{Ewma, median, median_mad};
 use super::sample::{Metric, Sample};
 
 /// Anomalies kept per extension for reports; older ones are forgotten.
@@ -124,6 +124,13 @@ pub struct ExtensionHistory {
     pub quarantine: Option<Quarantine>,
     /// Quarantines so far (periods escalate with it).
     pub quarantines: u32,
+    /// Time findings judged to be the host's contention rather than the extension's doing.
+    #[serde(default)]
+    pub host_contention: u64,
+    /// When the newest call was observed, on the monitor's clock (not saved: a restarted host
+    /// has no recent activity).
+    #[serde(skip)]
+    pub last_seen: Option<std::time::Duration>,
     #[serde(skip)]
     baseline: Option<Baseline>,
     #[serde(skip)]
@@ -204,6 +211,27 @@ impl ExtensionHistory {
         self.baseline = Some(Baseline { metrics, failure_ratio: failed as f64 / older as f64, calls: older });
     }
 
+    /// How far `metric` moved: the median of the newest `recent_calls` over the baseline's
+    /// median (floored at the metric's resolution). `None` without a baseline or a full window.
+    #[must_use]
+    pub fn shift_ratio(&self, metric: Metric, recent_calls: usize) -> Option<f64> {
+        let &(center, _) = self.baseline.as_ref()?.metrics.get(&metric)?;
+        let window = self.window(recent_calls);
+        if window.len() < recent_calls {
+            return None;
+        }
+        let mut values: Vec<f64> = window.iter().map(|s| metric.of(s) as f64).collect();
+        let recent = median(&mut values)?;
+        Some(recent / center.max(metric.resolution()))
+    }
+
+    /// Note that a finding with `key` was put down to host contention: counted, and cooled
+    /// down like a raised finding so it is not judged again on every call.
+    pub fn note_contention(&mut self, key: String) {
+        self.host_contention = self.host_contention.saturating_add(1);
+        self.last_raised.insert(key, self.calls);
+    }
+
     /// Moving average of `metric`, if any call was seen.
     #[must_use]
     pub fn ewma(&self, metric: Metric) -> Option<f64> {
@@ -251,7 +279,7 @@ mod tests {
     use super::*;
 
     fn sample(fuel: u64, failed: bool) -> Sample {
-        Sample { fuel, memory_bytes: 1 << 20, latency_us: 100, output_bytes: 10, failed }
+        Sample { fuel, memory_bytes: 1 << 20, guest_us: 100, output_bytes: 10, failed }
     }
 
     #[test]

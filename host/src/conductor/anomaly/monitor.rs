@@ -28,6 +28,23 @@ use crate::error::{CallError, ConductorError};
 /// Calls after an acted-on anomaly during which the extension is reported degraded.
 pub const DEGRADED_FOR_CALLS: u64 = 64;
 
+/// How recently another extension must have been called to count as a peer when a time
+/// finding is checked for host contention, in milliseconds: calls older than this say nothing
+/// about the host's load now.
+pub const CONTENTION_PEER_WINDOW_MS: u64 = 30_000;
+
+/// A time finding is the host's contention when the active peers' median shift is at least
+/// this share of the extension's own shift (and itself a shift, at least the policy's
+/// `shift_min_ratio`): everyone slowed down together, so it is not this extension's doing.
+pub const CONTENTION_SHARE: f64 = 0.5;
+
+/// Why a time finding was not raised.
+struct Contention {
+    extension_shift: Option<f64>,
+    host_shift: f64,
+    peers: usize,
+}
+
 /// A throttle in force.
 #[derive(Debug)]
 struct Throttle {
@@ -183,6 +200,8 @@ impl HealthMonitor {
             let Some(history) = state.histories.get_mut(extension) else { return Vec::new() };
             let sample = observation.sample();
             history.push(sample, observation.error.map(|e| e.kind()), thresholds);
+            let now = self.inner.clock.now();
+            history.last_seen = Some(now);
             let latest = Latest {
                 denials: observation.denials,
                 stopped_by_host: matches!(observation.error, Some(CallError::Host(_))),
@@ -193,10 +212,34 @@ impl HealthMonitor {
                 found.into_iter().filter(|a| !history.raised_recently(&a.key(), cooldown)).collect();
             let now_unix = if fresh.is_empty() { 0 } else { self.now_unix_ms() };
             for anomaly in fresh {
+                if let Some(metric) = anomaly.time_metric()
+                    && let Some(contention) = host_contention(&state, extension, metric, now, thresholds)
+                {
+                    if let Some(history) = state.histories.get_mut(extension) {
+                        history.note_contention(anomaly.key());
+                    }
+                    tracing::info!(extension, anomaly = %anomaly.kind(), evidence = %anomaly.summary(),
+                        host_shift = format!("{:.1}×", contention.host_shift), peers = contention.peers,
+                        "host contention, extension not blamed");
+                    events.push(HealthEvent::HostContention {
+                        extension: extension.to_owned(),
+                        anomaly,
+                        extension_shift: contention.extension_shift,
+                        host_shift: contention.host_shift,
+                        peers: contention.peers,
+                    });
+                    continue;
+                }
                 let mut consequences = Vec::new();
                 let action = policy.action(anomaly.kind());
+                let (action, capped) = if anomaly.time_metric().is_some() && action == Action::Quarantine {
+                    (Action::Throttle, Some("time alone never quarantines".to_owned()))
+                } else {
+                    (action, None)
+                };
                 let (action, note) =
                     self.act(&mut state, extension, &anomaly, action, now_unix, &mut consequences);
+                let note = note.or(capped);
                 let at_call = state.histories.get(extension).map_or(0, |h| h.calls);
                 let record =
                     AnomalyRecord { anomaly: anomaly.clone(), action, at_call, at_unix_ms: now_unix, note };
@@ -520,8 +563,48 @@ fn audit_record(event: &HealthEvent) -> Option<(&str, AuditEvent)> {
         HealthEvent::Throttled { extension, concurrency, period_ms } => {
             Some((extension, AuditEvent::throttled(*concurrency, *period_ms)))
         }
+        HealthEvent::HostContention { extension, anomaly, host_shift, peers, .. } => Some((
+            extension,
+            AuditEvent::host_contention(
+                anomaly.kind().as_str(),
+                format!(
+                    "{} — the {peers} other active extension(s) shifted {host_shift:.1}× too",
+                    anomaly.summary()
+                ),
+            ),
+        )),
         HealthEvent::BreakerStateChanged { .. } => None,
     }
+}
+
+/// Whether a time finding on `extension` is the host's contention: the other extensions
+/// called within [`CONTENTION_PEER_WINDOW_MS`] moved by a comparable factor.
+fn host_contention(
+    state: &State,
+    extension: &str,
+    metric: super::sample::Metric,
+    now: Duration,
+    thresholds: &super::policy::Thresholds,
+) -> Option<Contention> {
+    let window = Duration::from_millis(CONTENTION_PEER_WINDOW_MS);
+    let mut shifts: Vec<f64> = state
+        .histories
+        .iter()
+        .filter(|(id, h)| {
+            id.as_str() != extension && h.last_seen.is_some_and(|seen| now.saturating_sub(seen) <= window)
+        })
+        .filter_map(|(_, h)| h.shift_ratio(metric, thresholds.recent_calls))
+        .collect();
+    let peers = shifts.len();
+    let host_shift = super::robust::median(&mut shifts)?;
+    let extension_shift =
+        state.histories.get(extension).and_then(|h| h.shift_ratio(metric, thresholds.recent_calls));
+    let own = extension_shift.unwrap_or(thresholds.shift_min_ratio);
+    (host_shift >= thresholds.shift_min_ratio && host_shift >= own * CONTENTION_SHARE).then_some(Contention {
+        extension_shift,
+        host_shift,
+        peers,
+    })
 }
 
 fn flush_state(store: Option<&HealthStore>, state: &Mutex<State>) -> Result<(), HealthStoreError> {

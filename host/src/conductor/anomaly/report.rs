@@ -108,6 +108,8 @@ pub struct ExtensionHealth {
     pub throttle: Option<ThrottleReport>,
     /// Most recent anomalies, newest last.
     pub recent_anomalies: Vec<ReportedAnomaly>,
+    /// Time findings put down to the host's own load instead of this extension.
+    pub host_contention: u64,
 }
 
 impl ExtensionHealth {
@@ -160,6 +162,7 @@ impl ExtensionHealth {
             throttle: throttle
                 .map(|(concurrency, remaining_ms)| ThrottleReport { concurrency, remaining_ms }),
             recent_anomalies,
+            host_contention: history.host_contention,
         }
     }
 }

@@ -8,6 +8,27 @@ use serde::{Deserialize, Serialize};
 /// so a robust z-score reads like an ordinary one.
 pub const MAD_TO_SIGMA: f64 = 1.4826;
 
+/// Share of the baseline median that the spread is never taken to be below. A deterministic
+/// guest repeats its fuel, memory and output exactly, so its MAD is 0 and any change at all
+/// would be infinitely many deviations away; 5 % of the median is the measurement noise of
+/// timers and allocators, so a robust z stays finite and reads as "how many noise widths".
+pub const SPREAD_FLOOR_SHARE: f64 = 0.05;
+
+/// The spread a robust z divides by: the baseline's MAD, but never below
+/// [`SPREAD_FLOOR_SHARE`] of its median, nor below `resolution` (the smallest difference the
+/// metric can show), nor below one unit, so the result is at least 1 and z stays finite.
+#[must_use]
+pub fn spread_floor(center: f64, mad: f64, resolution: f64) -> f64 {
+    mad.max(center.abs() * SPREAD_FLOOR_SHARE).max(resolution).max(1.0)
+}
+
+/// Robust z-score of `value` against a baseline `(center, mad)`, with the spread floored by
+/// [`spread_floor`]: always finite.
+#[must_use]
+pub fn robust_z(value: f64, center: f64, mad: f64, resolution: f64) -> f64 {
+    (value - center) / (MAD_TO_SIGMA * spread_floor(center, mad, resolution))
+}
+
 /// Median of `values` (reordered in place; linear time). `None` when empty.
 #[must_use]
 pub fn median(values: &mut [f64]) -> Option<f64> {
@@ -99,6 +120,17 @@ mod tests {
         assert_eq!(mad, 1.0);
         assert_eq!(median(&mut [1.0, 2.0, 3.0, 4.0]), Some(2.5));
         assert_eq!(median(&mut []), None);
+    }
+
+    #[test]
+    fn a_constant_baseline_gives_a_finite_z() {
+        // MAD 0: the floor is 5 % of the median (here 5.0), so an outlier of 200 is ~26σ.
+        let z = robust_z(200.0, 100.0, 0.0, 1.0);
+        assert!(z.is_finite());
+        assert!((z - 100.0 / (MAD_TO_SIGMA * 5.0)).abs() < 1e-9);
+        // A zero median still has the metric's resolution under it.
+        assert!(robust_z(10.0, 0.0, 0.0, 0.0).is_finite());
+        assert_eq!(spread_floor(100.0, 20.0, 1.0), 20.0);
     }
 
     #[test]

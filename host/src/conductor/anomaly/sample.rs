@@ -17,8 +17,10 @@ pub struct Sample {
     pub fuel: u64,
     /// Peak linear memory, in bytes.
     pub memory_bytes: u64,
-    /// Wall time, in microseconds.
-    pub latency_us: u64,
+    /// Time the guest itself ran, in microseconds: its own execution, excluding time queued
+    /// for a guest thread or waiting in async host calls (the caller's wall time is not the
+    /// extension's doing, so it is not judged).
+    pub guest_us: u64,
     /// Output size, in bytes (0 on failure).
     pub output_bytes: u64,
     /// Whether the attempt failed in a way that says something about the extension's health
@@ -34,15 +36,15 @@ pub enum Metric {
     Fuel,
     /// Peak memory, bytes.
     MemoryBytes,
-    /// Wall time, microseconds.
-    LatencyUs,
+    /// Time the guest ran, microseconds.
+    GuestUs,
     /// Output, bytes.
     OutputBytes,
 }
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Self; 4] = [Self::Fuel, Self::MemoryBytes, Self::LatencyUs, Self::OutputBytes];
+    pub const ALL: [Self; 4] = [Self::Fuel, Self::MemoryBytes, Self::GuestUs, Self::OutputBytes];
 
     /// This metric's value in `sample`.
     #[must_use]
@@ -50,7 +52,7 @@ impl Metric {
         match self {
             Self::Fuel => sample.fuel,
             Self::MemoryBytes => sample.memory_bytes,
-            Self::LatencyUs => sample.latency_us,
+            Self::GuestUs => sample.guest_us,
             Self::OutputBytes => sample.output_bytes,
         }
     }
@@ -61,8 +63,55 @@ impl Metric {
         match self {
             Self::Fuel => "fuel",
             Self::MemoryBytes => "memory_bytes",
-            Self::LatencyUs => "latency_us",
+            Self::GuestUs => "guest_us",
             Self::OutputBytes => "output_bytes",
+        }
+    }
+
+    /// Whether findings on this metric are about time alone: the one quantity the host's own
+    /// load can move, so it never justifies a quarantine by itself.
+    #[must_use]
+    pub fn is_time(self) -> bool {
+        matches!(self, Self::GuestUs)
+    }
+
+    /// The smallest difference this metric can meaningfully show, in its unit: fuel counts
+    /// below a thousand units are a branch or two, memory grows by 64 KiB wasm pages, poll-time
+    /// measurement carries tens of microseconds of scheduler jitter, outputs differ by a few
+    /// bytes of formatting. The floor under the baseline's spread (see
+    /// [`robust::spread_floor`](super::robust::spread_floor)).
+    #[must_use]
+    pub fn resolution(self) -> f64 {
+        match self {
+            Self::Fuel => 1_000.0,
+            Self::MemoryBytes => 65_536.0,
+            Self::GuestUs => 50.0,
+            Self::OutputBytes => 16.0,
+        }
+    }
+
+    /// `value` (in this metric's unit) for people: rounded, with a unit.
+    #[must_use]
+    pub fn format(self, value: f64) -> String {
+        let value = value.max(0.0);
+        match self {
+            Self::Fuel => match value {
+                v if v >= 1e9 => format!("{:.2}G fuel", v / 1e9),
+                v if v >= 1e6 => format!("{:.1}M fuel", v / 1e6),
+                v if v >= 1e3 => format!("{:.1}k fuel", v / 1e3),
+                v => format!("{v:.0} fuel"),
+            },
+            Self::MemoryBytes | Self::OutputBytes => match value {
+                v if v >= 1_073_741_824.0 => format!("{:.2} GiB", v / 1_073_741_824.0),
+                v if v >= 1_048_576.0 => format!("{:.1} MiB", v / 1_048_576.0),
+                v if v >= 1_024.0 => format!("{:.1} KiB", v / 1_024.0),
+                v => format!("{v:.0} B"),
+            },
+            Self::GuestUs => match value {
+                v if v >= 1e6 => format!("{:.2} s", v / 1e6),
+                v if v >= 1e3 => format!("{:.1} ms", v / 1e3),
+                v => format!("{v:.0} µs"),
+            },
         }
     }
 
@@ -72,7 +121,7 @@ impl Metric {
         match self {
             Self::Fuel => profile.fuel,
             Self::MemoryBytes => profile.memory_bytes,
-            Self::LatencyUs => profile.latency_ms.map(|ms| ms.saturating_mul(1000)),
+            Self::GuestUs => profile.latency_ms.map(|ms| ms.saturating_mul(1000)),
             Self::OutputBytes => profile.output_bytes,
         }
     }
@@ -111,7 +160,7 @@ impl Observation<'_> {
         Sample {
             fuel: self.usage.fuel,
             memory_bytes: self.usage.memory_peak_bytes,
-            latency_us: self.usage.wall_us,
+            guest_us: self.usage.guest_us,
             output_bytes: self.output_bytes,
             failed: self.error.is_some_and(counts_as_failure),
         }
@@ -160,7 +209,29 @@ impl Expectations {
         match metric {
             Metric::Fuel => self.fuel_limit,
             Metric::MemoryBytes => self.memory_limit,
-            Metric::LatencyUs | Metric::OutputBytes => None,
+            Metric::GuestUs | Metric::OutputBytes => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_read_with_units() {
+        assert_eq!(Metric::GuestUs.format(57_720.0), "57.7 ms");
+        assert_eq!(Metric::GuestUs.format(5.0), "5 µs");
+        assert_eq!(Metric::GuestUs.format(2_500_000.0), "2.50 s");
+        assert_eq!(Metric::Fuel.format(12_345_678.0), "12.3M fuel");
+        assert_eq!(Metric::MemoryBytes.format(3.0 * 1_048_576.0), "3.0 MiB");
+        assert_eq!(Metric::OutputBytes.format(512.0), "512 B");
+    }
+
+    #[test]
+    fn the_sample_judges_guest_time_not_wall_time() {
+        let usage = Usage { fuel: 1, memory_peak_bytes: 2, wall_ms: 57, wall_us: 57_720, guest_us: 5 };
+        let observation = Observation { usage, output_bytes: 3, error: None, denials: &[] };
+        assert_eq!(Metric::GuestUs.of(&observation.sample()), 5);
     }
 }

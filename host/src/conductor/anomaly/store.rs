@@ -17,8 +17,10 @@ use super::history::ExtensionHistory;
 
 /// File name under the state directory.
 pub const HEALTH_STORE_FILE: &str = "health.redb";
-/// Schema of the stored records.
-pub const HEALTH_SCHEMA: u16 = 1;
+/// Schema of the stored records. 2: calls remember the time the guest ran (`guest_us`)
+/// instead of the caller's wall time; schema 1 baselines measured the host's queueing too, so
+/// they are skipped and the extension starts afresh.
+pub const HEALTH_SCHEMA: u16 = 2;
 /// How long opening waits for another process that holds the store, in milliseconds: one-shot
 /// commands hold it for the length of a call, so concurrent ones take turns.
 const OPEN_WAIT_MS: u64 = 30_000;
@@ -186,7 +188,11 @@ fn decode(record: &[u8]) -> Result<ExtensionHistory, String> {
     }
     let schema = u16::from_le_bytes([record[0], record[1]]);
     if schema != HEALTH_SCHEMA {
-        return Err(format!("schema {schema} is not the supported {HEALTH_SCHEMA}"));
+        return Err(if schema < HEALTH_SCHEMA {
+            format!("schema {schema} is older than the supported {HEALTH_SCHEMA}; the baseline starts afresh")
+        } else {
+            format!("schema {schema} is not the supported {HEALTH_SCHEMA}")
+        });
     }
     let (digest, body) = record[2..].split_at(32);
     if Sha256::digest(body).as_slice() != digest {

@@ -374,3 +374,143 @@ async fn disabled_detection_observes_nothing() {
     }
     assert!(conductor.monitor().unwrap().report(&[], None).is_empty());
 }
+
+/// Usage of a call whose guest ran `guest_us` (fuel and memory constant, as for a guest doing
+/// the same work every time).
+fn timed(guest_us: u64) -> Usage {
+    Usage { fuel: 50_000, memory_peak_bytes: 1 << 20, wall_ms: guest_us / 1000, wall_us: guest_us, guest_us }
+}
+
+/// Guest time ~1 ms with a little natural variation for the first `calm` calls, then `slow`.
+fn slows_down(id: &'static str, calm: u64, slow: u64) -> Shaped {
+    Shaped::new(id, limits(1_000_000_000, 64 << 20), move |n| {
+        let guest_us = if n < calm { 1_000 + (n * 37) % 100 } else { slow + n % 100 };
+        (timed(guest_us), false, Vec::new())
+    })
+}
+
+fn contention(events: &[HealthEvent]) -> usize {
+    events.iter().filter(|e| matches!(e, HealthEvent::HostContention { .. })).count()
+}
+
+#[tokio::test]
+async fn a_uniform_rise_across_extensions_is_host_contention_not_an_anomaly() {
+    let clock = ManualClock::new();
+    let conductor = conductor(&clock, AnomalyPolicy::default());
+    let mut events = conductor.health().subscribe();
+    let extensions = [
+        slows_down("a@1.0.0", 64, 60_000),
+        slows_down("b@1.0.0", 64, 55_000),
+        slows_down("c@1.0.0", 64, 70_000),
+    ];
+    for _ in 0..96 {
+        for extension in &extensions {
+            let _ = conductor.call(extension, request()).await;
+            clock.advance(Duration::from_millis(5));
+        }
+    }
+    let seen = drain(&mut events);
+    assert!(kinds(&seen).is_empty(), "{seen:?}");
+    assert!(contention(&seen) >= 1, "the shift is recorded as the host's: {seen:?}");
+    let report = conductor.monitor().unwrap().report(&[], None);
+    assert!(report.iter().all(|h| h.status == HealthState::Healthy), "{report:?}");
+}
+
+#[tokio::test]
+async fn one_extension_slowing_while_the_others_do_not_is_still_its_baseline_shift() {
+    let clock = ManualClock::new();
+    let conductor = conductor(&clock, AnomalyPolicy::default());
+    let mut events = conductor.health().subscribe();
+    let slow = slows_down("slow@1.0.0", 64, 60_000);
+    let steady = [slows_down("x@1.0.0", u64::MAX, 0), slows_down("y@1.0.0", u64::MAX, 0)];
+    for _ in 0..96 {
+        let _ = conductor.call(&slow, request()).await;
+        for extension in &steady {
+            let _ = conductor.call(extension, request()).await;
+        }
+        clock.advance(Duration::from_millis(5));
+    }
+    let seen = drain(&mut events);
+    assert_eq!(contention(&seen), 0, "{seen:?}");
+    let Some(HealthEvent::AnomalyDetected {
+        extension,
+        anomaly: anomaly @ Anomaly::BaselineShift { metric: Metric::GuestUs, z, .. },
+        ..
+    }) = seen.iter().find(|e| matches!(e, HealthEvent::AnomalyDetected { .. }))
+    else {
+        panic!("no baseline shift in {seen:?}");
+    };
+    assert_eq!(extension, "slow@1.0.0");
+    assert!(z.is_finite());
+    let summary = anomaly.summary();
+    assert!(summary.contains("ms vs baseline 1.0 ms"), "{summary}");
+}
+
+#[tokio::test]
+async fn peers_idle_for_longer_than_the_window_say_nothing_about_the_host_now() {
+    let clock = ManualClock::new();
+    let conductor = conductor(&clock, AnomalyPolicy::default());
+    let mut events = conductor.health().subscribe();
+    // A peer that slowed down long ago, then went quiet.
+    let old = slows_down("old@1.0.0", 64, 60_000);
+    for _ in 0..96 {
+        let _ = conductor.call(&old, request()).await;
+    }
+    let _ = drain(&mut events);
+    clock.advance(Duration::from_millis(monitor::CONTENTION_PEER_WINDOW_MS + 1));
+    let slow = slows_down("slow@1.0.0", 64, 60_000);
+    for _ in 0..96 {
+        let _ = conductor.call(&slow, request()).await;
+    }
+    let seen = drain(&mut events);
+    assert_eq!(contention(&seen), 0, "{seen:?}");
+    let kinds = kinds(&seen);
+    assert!(!kinds.is_empty() && kinds.iter().all(|k| *k == AnomalyKind::BaselineShift), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn time_alone_never_quarantines() {
+    let clock = ManualClock::new();
+    let conductor = conductor(&clock, AnomalyPolicy::default());
+    assert_eq!(
+        conductor.monitor().unwrap().policy().action(AnomalyKind::ProfileViolation),
+        Action::Quarantine
+    );
+    let mut events = conductor.health().subscribe();
+    // Declares 1 ms, runs 40 ms every call: a sustained profile violation on guest time only.
+    let mut expectations = limits(1_000_000_000, 64 << 20);
+    expectations.expected.latency_ms = Some(1);
+    let slow = Shaped::new("slow@1.0.0", expectations, |_| (timed(40_000), false, Vec::new()));
+    for _ in 0..16 {
+        let _ = conductor.call(&slow, request()).await;
+    }
+    let seen = drain(&mut events);
+    assert!(!seen.iter().any(|e| matches!(e, HealthEvent::Quarantined { .. })), "{seen:?}");
+    let Some(HealthEvent::AnomalyDetected { anomaly, action, .. }) =
+        seen.iter().find(|e| matches!(e, HealthEvent::AnomalyDetected { .. }))
+    else {
+        panic!("no profile violation in {seen:?}");
+    };
+    assert_eq!(anomaly.kind(), AnomalyKind::ProfileViolation);
+    assert_eq!(*action, Action::Throttle);
+    assert!(conductor.call(&slow, request()).await.result.is_ok(), "still served, one at a time");
+    let report = conductor.monitor().unwrap().report(&[], None);
+    let record = &report[0].recent_anomalies.last().unwrap().record;
+    assert_eq!(record.note.as_deref(), Some("time alone never quarantines"));
+}
+
+#[tokio::test]
+async fn a_constant_baseline_and_one_outlier_raise_nothing() {
+    let clock = ManualClock::new();
+    let conductor = conductor(&clock, AnomalyPolicy::default());
+    let mut events = conductor.health().subscribe();
+    // Exactly the same fuel every call (MAD 0), then one call at a hundred times that.
+    let steady = Shaped::new("steady@1.0.0", limits(1_000_000_000, 64 << 20), |n| {
+        let fuel = if n == 90 { 20_000_000 } else { 200_000 };
+        (usage(fuel, 1 << 20), false, Vec::new())
+    });
+    for _ in 0..120 {
+        let _ = conductor.call(&steady, request()).await;
+    }
+    assert!(kinds(&drain(&mut events)).is_empty());
+}
