@@ -186,15 +186,26 @@ impl CapabilityPolicy {
         for dir in &declared.filesystem {
             let requested = format!("{} <- {} ({:?})", dir.guest, dir.host.display(), dir.access);
             let canonical = dir.host.canonicalize().ok();
-            let allowed = canonical.as_ref().and_then(|host| {
-                rules.iter().find_map(|(i, rule)| {
-                    rule.filesystem
-                        .iter()
-                        .filter_map(|root| root.canonicalize().ok())
-                        .any(|root| host.starts_with(&root))
-                        .then_some((*i, *rule))
-                })
+            // The rules whose roots cover this directory; only they decide its access, so a
+            // writable rule for one root never upgrades another root's read-only grant.
+            let covering: Vec<(usize, &CapabilityRule)> = canonical.as_ref().map_or_else(Vec::new, |host| {
+                rules
+                    .iter()
+                    .filter(|(_, rule)| {
+                        rule.filesystem
+                            .iter()
+                            .filter_map(|root| root.canonicalize().ok())
+                            .any(|root| host.starts_with(&root))
+                    })
+                    .copied()
+                    .collect()
             });
+            let writable = covering.iter().find(|(_, rule)| rule.filesystem_write).copied();
+            let allowed = if dir.access == Access::ReadWrite {
+                writable.or(covering.first().copied())
+            } else {
+                covering.first().copied()
+            };
             match (canonical, allowed) {
                 (None, _) => grant.decisions.push(CapabilityDecision {
                     capability: "filesystem",
@@ -203,7 +214,7 @@ impl CapabilityPolicy {
                     reason: format!("{} does not exist", dir.host.display()),
                 }),
                 (Some(host), Some((i, rule))) => {
-                    let write_ok = rules.iter().any(|(_, r)| r.filesystem_write);
+                    let write_ok = rule.filesystem_write;
                     let access = if dir.access == Access::ReadWrite && !write_ok {
                         Access::ReadOnly
                     } else {
@@ -211,7 +222,7 @@ impl CapabilityPolicy {
                     };
                     let mut reason = rule.describe(i);
                     if access != dir.access {
-                        reason.push_str("; lowered to read-only (no rule allows filesystem_write)");
+                        reason.push_str("; lowered to read-only (no rule covering this directory allows filesystem_write)");
                     }
                     grant.decisions.push(CapabilityDecision {
                         capability: "filesystem",
@@ -375,6 +386,30 @@ mod tests {
         assert_eq!(grant.filesystem[0].access, Access::ReadOnly, "write not allowed: lowered");
         // Declared nothing → granted nothing, whatever the policy allows.
         assert_eq!(policy.grant("ext", &DeclaredCapabilities::default()), CapabilityGrant::default());
+    }
+
+    #[test]
+    fn a_writable_rule_for_one_root_does_not_upgrade_another_roots_grant() {
+        let (writable, read_only) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut w = rule(&["ext"]);
+        w.filesystem = vec![writable.path().to_path_buf()];
+        w.filesystem_write = true;
+        let mut r = rule(&["ext"]);
+        r.filesystem = vec![read_only.path().to_path_buf()];
+        let policy = CapabilityPolicy { rules: vec![r, w] };
+        let dir = |host: &Path, guest: &str| DirRequest {
+            host: host.to_path_buf(),
+            guest: guest.into(),
+            access: Access::ReadWrite,
+        };
+        let declared = DeclaredCapabilities {
+            filesystem: vec![dir(read_only.path(), "/ro"), dir(writable.path(), "/rw")],
+            ..DeclaredCapabilities::default()
+        };
+        let grant = policy.grant("ext", &declared);
+        let access = |guest: &str| grant.filesystem.iter().find(|d| d.guest == guest).map(|d| d.access);
+        assert_eq!(access("/ro"), Some(Access::ReadOnly));
+        assert_eq!(access("/rw"), Some(Access::ReadWrite), "rule #2 covers it, though rule #1 comes first");
     }
 
     #[test]

@@ -164,3 +164,62 @@ async fn a_miner_staying_under_its_fuel_limit_is_contained_by_it() {
     let greedy = call_json(&ext, json!({"hashes": 1_000_000_000u64})).await;
     assert!(matches!(greedy.result, Err(CallError::Host(HostError::OutOfFuel { .. }))));
 }
+
+/// Two rules, two roots: the first lets fs-escape write under one root, the second lets it read
+/// another. The manifest asks read-write for both; the guest's write through the read-only
+/// root's mount must fail (a writable rule for one root never upgrades another root).
+#[tokio::test]
+async fn filesystem_write_applies_to_the_rule_that_granted_the_directory_only() {
+    let platform = tempfile::tempdir().expect("tempdir");
+    let (writable, read_only) = (platform.path().join("writable"), platform.path().join("read-only"));
+    let ext_dir = platform.path().join("fs-escape");
+    for dir in [&writable, &read_only, &ext_dir] {
+        std::fs::create_dir_all(dir).expect("mkdir");
+    }
+    std::fs::write(read_only.join("allowed.txt"), "inside the sandbox").expect("write");
+    let component = workspace_root().join("sample-extensions/fs-escape/fs-escape.wasm");
+    std::fs::write(
+        ext_dir.join("extension.toml"),
+        format!(
+            "name = \"fs-escape\"\nversion = \"1.0.0\"\ncomponent = {:?}\n[capabilities]\nfilesystem = [\
+             {{ host = {:?}, guest = \"/scratch\", access = \"read-write\" }}, \
+             {{ host = {:?}, guest = \"/data\", access = \"read-write\" }}]\n",
+            component.display().to_string(),
+            writable.display().to_string(),
+            read_only.display().to_string(),
+        ),
+    )
+    .expect("manifest");
+    let config_path = platform.path().join("symphony.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "extension_dirs = [\".\"]\n\
+             [[capabilities]]\nextensions = [\"fs-escape\"]\nfilesystem = [{:?}]\nfilesystem_write = true\n\
+             [[capabilities]]\nextensions = [\"fs-escape\"]\nfilesystem = [{:?}]\n",
+            writable.display().to_string(),
+            read_only.display().to_string(),
+        ),
+    )
+    .expect("config");
+    let runtime =
+        Runtime::new(PlatformConfig::load_file(&config_path).expect("config parses")).expect("engine");
+    let ext = runtime.load("fs-escape").expect("load");
+    let access = |guest: &str| {
+        ext.grant().filesystem.iter().find(|d| d.guest == guest).map(|d| format!("{:?}", d.access))
+    };
+    assert_eq!(access("/scratch").as_deref(), Some("ReadWrite"));
+    assert_eq!(access("/data").as_deref(), Some("ReadOnly"), "not upgraded by the other rule");
+
+    let out = output(&call_json(&ext, json!({})).await);
+    assert_eq!(out["allowed"], "inside the sandbox", "{out}");
+    let write = out["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .find(|a| a["op"] == "write")
+        .expect("a write attempt")
+        .clone();
+    assert_eq!(write["ok"], false, "wrote through the read-only grant: {write}");
+    assert!(!read_only.join("new.txt").exists(), "nothing written to the read-only root");
+}
