@@ -103,6 +103,8 @@ pub struct PlatformConfig {
     pub conductor: ConductorConfig,
     /// Anomaly detection: thresholds and the action per detector.
     pub anomaly: AnomalyPolicy,
+    /// The process-wide resource budget conducted calls reserve from (`[reservation]`).
+    pub reservation: crate::conductor::ReservationPolicy,
 }
 
 impl Default for PlatformConfig {
@@ -115,6 +117,7 @@ impl Default for PlatformConfig {
             capabilities: CapabilityPolicy::default(),
             conductor: ConductorConfig::default(),
             anomaly: AnomalyPolicy::default(),
+            reservation: crate::conductor::ReservationPolicy::default(),
         }
     }
 }
@@ -133,6 +136,8 @@ struct ConfigFile {
     conductor: ConductorFile,
     #[serde(default)]
     anomaly: AnomalyPolicy,
+    #[serde(default)]
+    reservation: crate::conductor::ReservationPolicy,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -217,6 +222,15 @@ impl PlatformConfig {
                 format!("must be between 1 and {MAX_GUEST_THREADS}"),
             ));
         }
+        for (field, zero) in [
+            ("reservation.memory_budget_bytes", file.reservation.memory_budget_bytes == 0),
+            ("reservation.fuel_budget", file.reservation.fuel_budget == 0),
+            ("reservation.queue_timeout_ms", file.reservation.queue_timeout_ms == 0),
+        ] {
+            if zero {
+                return Err(ConfigFileError::at_field(path, &text, field, "must be greater than 0"));
+            }
+        }
         if engine.epoch_tick_ms == 0 || engine.epoch_tick_ms > 1_000 {
             return Err(ConfigFileError::at_field(
                 path,
@@ -287,6 +301,7 @@ impl PlatformConfig {
             },
             conductor,
             anomaly: file.anomaly,
+            reservation: file.reservation,
         })
     }
 }
@@ -356,6 +371,31 @@ mod tests {
         std::fs::write(&path, "[engine]\nguest_threads = 0\n").unwrap();
         let err = PlatformConfig::load_file(&path).unwrap_err();
         assert!(err.to_string().contains("engine.guest_threads"), "{err}");
+    }
+
+    #[test]
+    fn the_reservation_section_parses_with_units_and_refuses_zero_budgets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("symphony.toml");
+        std::fs::write(
+            &path,
+            "[reservation]\nmemory_budget_bytes = \"3 GiB\"\nfuel_budget = 7\nqueue_timeout_ms = 250\n\
+             queue_capacity = { essential = 5 }\n",
+        )
+        .unwrap();
+        let reservation = PlatformConfig::load_file(&path).unwrap().reservation;
+        assert_eq!(reservation.memory_budget_bytes, 3 << 30);
+        assert_eq!(reservation.fuel_budget, 7);
+        assert_eq!(reservation.queue_timeout_ms, 250);
+        assert_eq!(reservation.queue_capacity.essential, 5);
+        assert_eq!(
+            reservation.queue_capacity.optional,
+            crate::conductor::ReservationPolicy::default().queue_capacity.optional,
+            "unset fields keep their defaults"
+        );
+        std::fs::write(&path, "[reservation]\nmemory_budget_bytes = 0\n").unwrap();
+        let err = PlatformConfig::load_file(&path).unwrap_err();
+        assert!(err.to_string().contains("reservation.memory_budget_bytes"), "{err}");
     }
 
     #[test]

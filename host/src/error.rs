@@ -424,6 +424,22 @@ pub enum ConductorError {
         /// Why it was not admitted.
         reason: String,
     },
+    /// The call's demand is larger than the whole reservation budget: no amount of waiting
+    /// would admit it, so it is not retried (raise `[reservation]` with the ceilings).
+    #[error(
+        "call needs {memory_bytes} bytes and {fuel} fuel units, more than the whole reservation budget \
+         of {memory_budget_bytes} bytes and {fuel_budget} fuel units"
+    )]
+    ExceedsBudget {
+        /// Memory the call reserves, in bytes.
+        memory_bytes: u64,
+        /// Fuel the call reserves, in fuel units.
+        fuel: u64,
+        /// The pool's memory budget, in bytes.
+        memory_budget_bytes: u64,
+        /// The pool's fuel budget, in fuel units.
+        fuel_budget: u64,
+    },
     /// The caller cancelled the call.
     #[error("cancelled by the caller")]
     Cancelled,
@@ -446,6 +462,7 @@ impl ConductorError {
             Self::RetryBudgetExhausted { .. } => "retry_budget_exhausted",
             Self::RequestDeadlineExceeded { .. } => "request_deadline_exceeded",
             Self::Overloaded { .. } => "overloaded",
+            Self::ExceedsBudget { .. } => "exceeds_budget",
             Self::Cancelled => "cancelled",
             Self::Quarantined { .. } => "quarantined",
         }
@@ -459,7 +476,9 @@ impl ConductorError {
             | Self::RetryBudgetExhausted { .. }
             | Self::Overloaded { .. }
             | Self::Quarantined { .. } => ErrorClass::Transient,
-            Self::RequestDeadlineExceeded { .. } | Self::Cancelled => ErrorClass::Fatal,
+            Self::RequestDeadlineExceeded { .. } | Self::ExceedsBudget { .. } | Self::Cancelled => {
+                ErrorClass::Fatal
+            }
         }
     }
 

@@ -326,3 +326,39 @@ fn the_miner_is_quarantined_across_runs_and_lifting_it_is_audited() {
     assert_eq!(of("quarantined"), 1);
     assert_eq!(of("quarantine_lifted"), 1);
 }
+
+#[test]
+fn the_configs_reservation_budget_reaches_the_pool_and_a_call_above_it_is_not_retried() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("symphony.toml");
+    let samples = root().join("sample-extensions");
+    std::fs::write(
+        &config,
+        format!(
+            "extension_dirs = [{:?}]\n[reservation]\nmemory_budget_bytes = \"1 MiB\"\n",
+            samples.display().to_string()
+        ),
+    )
+    .expect("write");
+    let config = config.to_str().unwrap_or_default();
+    let (code, json, text) = symphony(&["run", "echo", "--input", "{}", "--json", "--config", config]);
+    assert_ne!(code, 0, "{text}");
+    assert_eq!(json["error"]["kind"], "exceeds_budget", "{json}");
+    assert_eq!(json["error"]["class"], "fatal", "{json}");
+
+    std::fs::write(dir.path().join("symphony.toml"), "[reservation]\nfuel_budget = 0\n").expect("write");
+    let (code, _, text) = symphony(&["run", "echo", "--input", "{}", "--json", "--config", config]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("reservation.fuel_budget"), "{text}");
+}
+
+#[test]
+fn check_warns_when_a_ceiling_exceeds_the_reservation_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("symphony.toml");
+    std::fs::write(&config, "extension_dirs = []\n[reservation]\nfuel_budget = 1000\n").expect("write");
+    let (code, _, text) = symphony(&["check", "--config", config.to_str().unwrap_or_default()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("policy.ceilings.fuel") && text.contains("reservation.fuel_budget"), "{text}");
+    assert!(!text.contains("policy.ceilings.memory_bytes"), "memory is within its budget: {text}");
+}

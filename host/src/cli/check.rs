@@ -27,6 +27,28 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path) -> ExitCode {
     let mut problems: Vec<String> = Vec::new();
     // Things that will run, but with less than the manifest asked for.
     let mut warnings: Vec<String> = Vec::new();
+    let (ceilings, reservation) = (runtime.config().policy.ceilings, runtime.config().reservation);
+    let config_name = runtime
+        .config()
+        .source
+        .as_ref()
+        .map_or_else(|| "embedded defaults".to_owned(), |p| p.display().to_string());
+    if ceilings.memory_bytes > reservation.memory_budget_bytes {
+        warnings.push(format!(
+            "{config_name}: policy.ceilings.memory_bytes ({}) exceeds reservation.memory_budget_bytes ({}): \
+             a call allowed up to the ceiling is refused through the conductor (exceeds_budget)",
+            display::bytes(ceilings.memory_bytes),
+            display::bytes(reservation.memory_budget_bytes)
+        ));
+    }
+    if ceilings.fuel > reservation.fuel_budget {
+        warnings.push(format!(
+            "{config_name}: policy.ceilings.fuel ({}) exceeds reservation.fuel_budget ({}): a call allowed \
+             up to the ceiling is refused through the conductor (exceeds_budget)",
+            display::count(ceilings.fuel),
+            display::count(reservation.fuel_budget)
+        ));
+    }
     for path in &paths {
         let manifest = match ExtensionManifest::load(path) {
             Ok(m) => m,

@@ -17,7 +17,7 @@ use super::{EXIT_UNUSABLE, display};
 use crate::call_log::CallLog;
 use crate::conductor::{
     ConductedOutcome, Conductor, Demand, FallbackStep, FallbackTarget, HealthEvents, HealthMonitor,
-    ReservationPolicy, ResolvedStep, ResourcePool, SystemClock,
+    ResolvedStep, ResourcePool, SystemClock,
 };
 use crate::config::PlatformConfig;
 use crate::error::{CallError, ConductorError, HostError};
@@ -136,7 +136,7 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: RunArgs)
 /// A message when the health store cannot be opened.
 pub(crate) fn platform_conductor(runtime: &Runtime) -> Result<Conductor, String> {
     let clock: Arc<dyn crate::conductor::Clock> = Arc::new(SystemClock::default());
-    let pool = ResourcePool::new(ReservationPolicy::default(), Arc::clone(&clock));
+    let pool = ResourcePool::new(runtime.config().reservation, Arc::clone(&clock));
     let store = match runtime.state() {
         Some(state) => Some(state.open_health_store().map_err(|e| e.to_string())?),
         None => None,

@@ -12,7 +12,8 @@
 //!
 //! 1. A cancelled token is refused with [`ConductorError::Cancelled`].
 //! 2. A demand larger than the whole budget (memory or fuel) is refused at once with
-//!    [`ConductorError::Overloaded`]: no amount of waiting would admit it.
+//!    [`ConductorError::ExceedsBudget`], a fatal error: no amount of waiting would admit it,
+//!    so it is not retried.
 //! 3. If no call of the same or a higher class is waiting and the demand fits in what is free,
 //!    it is admitted at once. Lower classes waiting do not hold it back.
 //! 4. **Shedding:** an optional call that cannot be admitted at once while any essential or
@@ -165,8 +166,8 @@ impl ResourcePool {
     /// joined.
     ///
     /// # Errors
-    /// [`ConductorError::Overloaded`] when the demand exceeds the whole budget, an optional
-    /// call is shed, the class's queue is full or the wait passes `queue_timeout_ms`;
+    /// [`ConductorError::ExceedsBudget`] (fatal) when the demand exceeds the whole budget;
+    /// [`ConductorError::Overloaded`] when an optional call is shed, the class's queue is full or the wait passes `queue_timeout_ms`;
     /// [`ConductorError::Cancelled`] when `cancel` is cancelled before admission.
     pub async fn reserve(&self, demand: Demand, cancel: &CancelToken) -> Result<Reservation, ConductorError> {
         if cancel.is_cancelled() {
@@ -175,6 +176,15 @@ impl ResourcePool {
         let arrival = self.inner.lock().arrive(demand, &self.inner.policy);
         let ticket = match arrival {
             Arrival::Admitted => return Ok(Reservation::new(Arc::clone(&self.inner), demand)),
+            Arrival::TooLarge => {
+                let policy = &self.inner.policy;
+                return Err(ConductorError::ExceedsBudget {
+                    memory_bytes: demand.memory_bytes,
+                    fuel: demand.fuel,
+                    memory_budget_bytes: policy.memory_budget_bytes,
+                    fuel_budget: policy.fuel_budget,
+                });
+            }
             Arrival::Refused(reason) => {
                 tracing::debug!(priority = %demand.priority, %reason, "reservation refused");
                 return Err(ConductorError::Overloaded { reason });

@@ -49,6 +49,8 @@ struct Waiter {
 pub(super) enum Arrival {
     /// Its demand is now in use: it holds a reservation.
     Admitted,
+    /// Larger than the whole budget: can never be admitted.
+    TooLarge,
     /// Refused without waiting, with the reason for [`ConductorError::Overloaded`](crate::error::ConductorError::Overloaded).
     Refused(String),
     /// Waiting; the ticket says when it is admitted.
@@ -77,11 +79,7 @@ impl State {
     pub(super) fn arrive(&mut self, demand: Demand, policy: &ReservationPolicy) -> Arrival {
         let priority = demand.priority;
         if demand.memory_bytes > policy.memory_budget_bytes || demand.fuel > policy.fuel_budget {
-            return Arrival::Refused(format!(
-                "{priority} call needs {} bytes and {} fuel units, more than the whole reservation \
-                 budget of {} bytes and {} fuel units",
-                demand.memory_bytes, demand.fuel, policy.memory_budget_bytes, policy.fuel_budget
-            ));
+            return Arrival::TooLarge;
         }
         let own = class(priority);
         // Nobody of its own or a higher class waits (a waiter there would be ahead of it), and

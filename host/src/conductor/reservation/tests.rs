@@ -135,9 +135,17 @@ async fn a_demand_larger_than_the_whole_budget_is_refused_at_once() {
     let (pool, _clock) =
         pool_with(ReservationPolicy::default().memory_budget_bytes(GIB).fuel_budget(10 * FUEL));
     let too_much_memory = reserve_now(&pool, essential(GIB + 1)).await;
-    assert!(is_overloaded(&too_much_memory), "{too_much_memory:?}");
+    assert!(
+        matches!(too_much_memory, Err(ConductorError::ExceedsBudget { memory_bytes, .. }) if memory_bytes == GIB + 1),
+        "{too_much_memory:?}"
+    );
     let too_much_fuel = reserve_now(&pool, Demand::new(MIB, 10 * FUEL + 1, Priority::Essential)).await;
-    assert!(is_overloaded(&too_much_fuel), "{too_much_fuel:?}");
+    assert!(matches!(too_much_fuel, Err(ConductorError::ExceedsBudget { .. })), "{too_much_fuel:?}");
+    assert_eq!(
+        too_much_fuel.as_ref().err().map(ConductorError::class),
+        Some(crate::error::ErrorClass::Fatal),
+        "waiting cannot help, so it is not retried"
+    );
     assert_eq!(pool.queued(), [0, 0, 0]);
     assert_eq!(pool.in_use(), (0, 0));
 
