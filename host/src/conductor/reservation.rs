@@ -325,7 +325,8 @@ impl<I: Invoke> Invoke for Reserved<I> {
         self.inner.id()
     }
 
-    /// Refusals come back as an outcome with [`ConductorError::Overloaded`] or
+    /// Refusals come back as an outcome with [`ConductorError::Overloaded`],
+    /// [`ConductorError::ExceedsBudget`] or
     /// [`ConductorError::Cancelled`] and zero usage; the inner target is not called.
     fn invoke(&self, request: CallRequest) -> InvokeFuture<'_> {
         Box::pin(async move {

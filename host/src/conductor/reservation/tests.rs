@@ -473,7 +473,7 @@ async fn reserved_refusal_is_an_outcome_and_the_target_is_not_called() {
     let (pool, clock) = pool(GIB);
     let reserved = Reserved::new(FakeInvoke::new(&pool, &clock, ok), pool.clone(), essential(2 * GIB));
     let outcome = reserved.invoke(request()).await;
-    assert!(matches!(outcome.result, Err(CallError::Conductor(ConductorError::Overloaded { .. }))));
+    assert!(matches!(outcome.result, Err(CallError::Conductor(ConductorError::ExceedsBudget { .. }))));
     assert_eq!(outcome.usage, Usage::default());
     assert_eq!(reserved.inner.calls.load(Ordering::SeqCst), 0);
 }
