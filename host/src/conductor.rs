@@ -119,12 +119,14 @@ impl Conductor {
     /// A conductor on `clock` with the given profiles and routes.
     #[must_use]
     pub fn from_config(clock: Arc<dyn Clock>, config: ConductorConfig) -> Self {
-        let budgets = RetryBudgets::from_policy(&RetryPolicy::default());
+        // Each profile keeps its own budgets, with its own `budget_ratio` and
+        // `budget_min_retries_per_sec`, shared by every caller that calls through it.
         let retriers = config
             .profiles
             .iter()
             .map(|(name, profile)| {
-                (name.clone(), Retrier::new(profile.retry, Arc::clone(&clock)).with_budgets(budgets.clone()))
+                let budgets = RetryBudgets::from_policy(&profile.retry);
+                (name.clone(), Retrier::new(profile.retry, Arc::clone(&clock)).with_budgets(budgets))
             })
             .collect();
         Self {

@@ -139,3 +139,32 @@ async fn limit_breaches_fall_back_too() {
         .await;
     assert!(outcome.result.is_ok() && outcome.fallback);
 }
+
+#[tokio::test]
+async fn each_profile_retries_within_its_own_budget_settings() {
+    let retry = |ratio: f64, per_sec: f64| {
+        RetryPolicy::default()
+            .max_attempts(4)
+            .base_backoff_ms(1)
+            .max_backoff_ms(1)
+            .budget_ratio(ratio)
+            .budget_min_retries_per_sec(per_sec)
+    };
+    let mut config = ConductorConfig::default();
+    let breaker = BreakerPolicy::default();
+    config.profiles.insert("stingy".into(), ResilienceProfile { retry: retry(0.0, 0.0), breaker });
+    config.profiles.insert("generous".into(), ResilienceProfile { retry: retry(1.0, 100.0), breaker });
+    let conductor = Conductor::from_config(Arc::new(SystemClock::default()), config);
+    let down =
+        || CallError::Guest(ExtensionError::Unavailable { message: "down".into(), retry_after_ms: None });
+
+    let stingy = Scripted::new("stingy@1.0.0", vec![Err(down()), Err(down()), Err(down()), Err(down())]);
+    let outcome = conductor.call_profile("stingy", stingy.as_ref(), None, request()).await;
+    assert!(outcome.result.is_err());
+    assert_eq!(stingy.calls(), 1, "a budget of nothing allows no retry");
+
+    let generous = Scripted::new("generous@1.0.0", vec![Err(down()), Err(down()), Err(down()), Err(down())]);
+    let outcome = conductor.call_profile("generous", generous.as_ref(), None, request()).await;
+    assert!(outcome.result.is_err());
+    assert_eq!(generous.calls(), 4, "its own budget allows every attempt");
+}
