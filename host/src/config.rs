@@ -395,7 +395,7 @@ mod tests {
         );
         std::fs::write(&path, "[reservation]\nmemory_budget_bytes = 0\n").unwrap();
         let err = PlatformConfig::load_file(&path).unwrap_err();
-        assert!(err.to_string().contains("reservation.memory_budget_bytes"), "{err}");
+        assert_eq!(err.field.as_deref(), Some("reservation.memory_budget_bytes"), "{err}");
     }
 
     #[test]

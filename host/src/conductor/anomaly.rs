@@ -7,6 +7,7 @@
 //! - [`robust`]: median/MAD, moving averages, trends;
 //! - [`history`]: the bounded per-extension memory and its baseline;
 //! - [`detector`]: the five detectors;
+//! - [`contention`]: telling the host's load from an extension's own slowdown;
 //! - [`policy`]: thresholds and actions (`[anomaly]` in `symphony.toml`);
 //! - [`monitor`]: the shared [`HealthMonitor`] that acts on findings;
 //! - [`store`]: crash-safe persistence under the state directory;
@@ -15,6 +16,7 @@
 //! The conductor puts [`Monitored`] innermost, right around the extension, so every attempt
 //! that ran the guest is observed and the conductor's own refusals never are.
 
+pub mod contention;
 pub mod detector;
 pub mod history;
 pub mod monitor;

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::contention::host_contention;
 use super::detector::{Anomaly, Latest, detect};
 use super::history::{AnomalyRecord, ExtensionHistory, Quarantine};
 use super::policy::{Action, AnomalyPolicy};
@@ -27,23 +28,6 @@ use crate::error::{CallError, ConductorError};
 
 /// Calls after an acted-on anomaly during which the extension is reported degraded.
 pub const DEGRADED_FOR_CALLS: u64 = 64;
-
-/// How recently another extension must have been called to count as a peer when a time
-/// finding is checked for host contention, in milliseconds: calls older than this say nothing
-/// about the host's load now.
-pub const CONTENTION_PEER_WINDOW_MS: u64 = 30_000;
-
-/// A time finding is the host's contention when the active peers' median shift is at least
-/// this share of the extension's own shift (and itself a shift, at least the policy's
-/// `shift_min_ratio`): everyone slowed down together, so it is not this extension's doing.
-pub const CONTENTION_SHARE: f64 = 0.5;
-
-/// Why a time finding was not raised.
-struct Contention {
-    extension_shift: Option<f64>,
-    host_shift: f64,
-    peers: usize,
-}
 
 /// A throttle in force.
 #[derive(Debug)]
@@ -213,7 +197,8 @@ impl HealthMonitor {
             let now_unix = if fresh.is_empty() { 0 } else { self.now_unix_ms() };
             for anomaly in fresh {
                 if let Some(metric) = anomaly.time_metric()
-                    && let Some(contention) = host_contention(&state, extension, metric, now, thresholds)
+                    && let Some(contention) =
+                        host_contention(&state.histories, extension, metric, now, thresholds)
                 {
                     if let Some(history) = state.histories.get_mut(extension) {
                         history.note_contention(anomaly.key());
@@ -575,36 +560,6 @@ fn audit_record(event: &HealthEvent) -> Option<(&str, AuditEvent)> {
         )),
         HealthEvent::BreakerStateChanged { .. } => None,
     }
-}
-
-/// Whether a time finding on `extension` is the host's contention: the other extensions
-/// called within [`CONTENTION_PEER_WINDOW_MS`] moved by a comparable factor.
-fn host_contention(
-    state: &State,
-    extension: &str,
-    metric: super::sample::Metric,
-    now: Duration,
-    thresholds: &super::policy::Thresholds,
-) -> Option<Contention> {
-    let window = Duration::from_millis(CONTENTION_PEER_WINDOW_MS);
-    let mut shifts: Vec<f64> = state
-        .histories
-        .iter()
-        .filter(|(id, h)| {
-            id.as_str() != extension && h.last_seen.is_some_and(|seen| now.saturating_sub(seen) <= window)
-        })
-        .filter_map(|(_, h)| h.shift_ratio(metric, thresholds.recent_calls))
-        .collect();
-    let peers = shifts.len();
-    let host_shift = super::robust::median(&mut shifts)?;
-    let extension_shift =
-        state.histories.get(extension).and_then(|h| h.shift_ratio(metric, thresholds.recent_calls));
-    let own = extension_shift.unwrap_or(thresholds.shift_min_ratio);
-    (host_shift >= thresholds.shift_min_ratio && host_shift >= own * CONTENTION_SHARE).then_some(Contention {
-        extension_shift,
-        host_shift,
-        peers,
-    })
 }
 
 fn flush_state(store: Option<&HealthStore>, state: &Mutex<State>) -> Result<(), HealthStoreError> {

@@ -457,7 +457,7 @@ async fn peers_idle_for_longer_than_the_window_say_nothing_about_the_host_now() 
         let _ = conductor.call(&old, request()).await;
     }
     let _ = drain(&mut events);
-    clock.advance(Duration::from_millis(monitor::CONTENTION_PEER_WINDOW_MS + 1));
+    clock.advance(Duration::from_millis(contention::CONTENTION_PEER_WINDOW_MS + 1));
     let slow = slows_down("slow@1.0.0", 64, 60_000);
     for _ in 0..96 {
         let _ = conductor.call(&slow, request()).await;
