@@ -4,5 +4,5 @@
 # test in the workspace against those real components.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo run --quiet -p symphony-host --bin symphony -- build
+cargo run --quiet -p symphony-cli -- build
 cargo test --workspace "$@"

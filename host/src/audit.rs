@@ -14,6 +14,7 @@
 //! file handling (locking, tails, corrupt-tail restarts) is `writer`'s, checking is `verify`'s.
 
 mod event;
+mod health_bridge;
 mod record;
 mod verify;
 mod writer;
@@ -26,6 +27,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use event::AuditEvent;
+pub use health_bridge::audit_health_events;
 pub use record::{AUDIT_SCHEMA_VERSION, AuditRecord, GENESIS_PREV};
 pub use verify::{AuditVerifyError, ChainBreak, VerifyReport, verify, verify_each};
 

@@ -14,14 +14,14 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::v1_1_0::symphony::extension as wit;
-use crate::call_log::LogLevel;
-use crate::capability::denials::DenialRecorder;
 use crate::capability::http::HttpPolicy;
 use crate::capability::output_capture::SharedLog;
-use crate::limits::limiter::StoreLimiter;
-use crate::limits::{LOG_FIELD_OVERHEAD_BYTES, LOG_RECORD_OVERHEAD_BYTES};
-use crate::payload::CancelToken;
-use crate::progress_log::ProgressLog;
+use crate::sandbox::limiter::StoreLimiter;
+use symphony_types::call_log::LogLevel;
+use symphony_types::capability::denials::DenialRecorder;
+use symphony_types::limits::{LOG_FIELD_OVERHEAD_BYTES, LOG_RECORD_OVERHEAD_BYTES};
+use symphony_types::payload::CancelToken;
+use symphony_types::progress_log::ProgressLog;
 
 /// Everything one call's store holds.
 pub(crate) struct CallState {

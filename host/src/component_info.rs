@@ -4,11 +4,10 @@
 
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::wasmparser::{Instance, Parser, Payload as WasmPayload};
 
-use crate::error::HostError;
+use symphony_types::error::HostError;
 
 /// WIT package every supported API version lives in.
 pub const API_PACKAGE: &str = "symphony:extension";
@@ -94,7 +93,7 @@ impl ComponentInfo {
             }
         }
         Ok(Self {
-            sha256: hex::encode(Sha256::digest(bytes)),
+            sha256: crate::integrity::sha256_hex(bytes),
             size_bytes: bytes.len() as u64,
             core_instances,
         })

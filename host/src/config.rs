@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::byte_size;
-use crate::capability::{CapabilityPolicy, CapabilityRule};
-use crate::conductor::{AnomalyPolicy, ConductorConfig, ResilienceProfile, Route};
-use crate::config_file::{ConfigFileError, read_toml};
 use crate::engine::guest_executor::default_guest_threads;
-use crate::limits::{DeclaredLimits, LimitName, Limits};
-use crate::policy::{DEFAULT_CEILINGS, DEFAULT_STACK_BYTES, PlatformPolicy};
+use symphony_conductor::{AnomalyPolicy, ConductorConfig, ResilienceProfile, Route};
+use symphony_types::byte_size;
+use symphony_types::capability::{CapabilityPolicy, CapabilityRule};
+use symphony_types::config_file::{ConfigFileError, read_toml};
+use symphony_types::limits::{DeclaredLimits, LimitName, Limits};
+use symphony_types::policy::{DEFAULT_CEILINGS, DEFAULT_STACK_BYTES, PlatformPolicy};
 
 /// Config file looked for in the working directory when `--config` is not given.
 pub const CONFIG_FILE_NAME: &str = "symphony.toml";
@@ -104,7 +104,7 @@ pub struct PlatformConfig {
     /// Anomaly detection: thresholds and the action per detector.
     pub anomaly: AnomalyPolicy,
     /// The process-wide resource budget conducted calls reserve from (`[reservation]`).
-    pub reservation: crate::conductor::ReservationPolicy,
+    pub reservation: symphony_conductor::ReservationPolicy,
 }
 
 impl Default for PlatformConfig {
@@ -117,7 +117,7 @@ impl Default for PlatformConfig {
             capabilities: CapabilityPolicy::default(),
             conductor: ConductorConfig::default(),
             anomaly: AnomalyPolicy::default(),
-            reservation: crate::conductor::ReservationPolicy::default(),
+            reservation: symphony_conductor::ReservationPolicy::default(),
         }
     }
 }
@@ -137,7 +137,7 @@ struct ConfigFile {
     #[serde(default)]
     anomaly: AnomalyPolicy,
     #[serde(default)]
-    reservation: crate::conductor::ReservationPolicy,
+    reservation: symphony_conductor::ReservationPolicy,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -390,7 +390,7 @@ mod tests {
         assert_eq!(reservation.queue_capacity.essential, 5);
         assert_eq!(
             reservation.queue_capacity.optional,
-            crate::conductor::ReservationPolicy::default().queue_capacity.optional,
+            symphony_conductor::ReservationPolicy::default().queue_capacity.optional,
             "unset fields keep their defaults"
         );
         std::fs::write(&path, "[reservation]\nmemory_budget_bytes = 0\n").unwrap();
@@ -424,8 +424,8 @@ mod tests {
         std::fs::write(&path, "[anomaly.actions]\nbaseline_shift = \"throttle\"\n").unwrap();
         let config = PlatformConfig::load_file(&path).unwrap();
         assert_eq!(
-            config.anomaly.action(crate::conductor::anomaly::AnomalyKind::BaselineShift),
-            crate::conductor::anomaly::Action::Throttle
+            config.anomaly.action(symphony_conductor::anomaly::AnomalyKind::BaselineShift),
+            symphony_conductor::anomaly::Action::Throttle
         );
         std::fs::write(&path, "[anomaly.thresholds]\nrecent_calls = 4\nsustained_share = 2.0\n").unwrap();
         let err = PlatformConfig::load_file(&path).err().unwrap();

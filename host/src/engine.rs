@@ -17,7 +17,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, Po
 
 use self::guest_executor::GuestExecutor;
 use crate::config::{EngineSettings, Metering};
-use crate::policy::PlatformPolicy;
+use symphony_types::policy::PlatformPolicy;
 
 /// Host-side stack room kept above the wasm stack on each async fiber, in bytes.
 const HOST_STACK_HEADROOM_BYTES: usize = 1024 * 1024;
@@ -121,8 +121,11 @@ impl SandboxEngine {
         })
     }
 
-    /// The wasmtime engine (crate-private: the rest of the host sees Symphony types).
-    pub(crate) fn wasmtime(&self) -> &Engine {
+    /// The underlying wasmtime engine, for measuring Symphony against raw wasmtime on exactly
+    /// the same configuration (the benchmarks' baseline). Nothing in Symphony's own API takes or
+    /// returns wasmtime types; this is the one way out, for measurement.
+    #[must_use]
+    pub fn wasmtime(&self) -> &Engine {
         &self.engine
     }
 

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::config_file::ConfigFileError;
-use crate::manifest::{ExtensionManifest, MANIFEST_FILE_NAME};
+use symphony_types::config_file::ConfigFileError;
+use symphony_types::manifest::{ExtensionManifest, MANIFEST_FILE_NAME};
 
 /// The Rust target extensions are built for.
 pub const WASM_TARGET: &str = "wasm32-wasip2";

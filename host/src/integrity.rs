@@ -3,8 +3,8 @@
 //! whose entries are checksummed and never trusted unverified.
 //!
 //! Both live in the state directory: `<state_dir>/pins.toml` and `<state_dir>/cache/`. Hashing
-//! a component's bytes is [`ComponentInfo`](crate::ComponentInfo)'s job; deciding when a missing
-//! pin is fatal, and auditing mismatches, is the runtime's.
+//! a component's bytes is [`sha256_hex`]; deciding when a missing pin is fatal, and auditing
+//! mismatches, is the runtime's.
 
 mod atomic_file;
 mod cache_entry;
@@ -16,7 +16,7 @@ use std::path::PathBuf;
 pub use compiled_cache::{CacheOutcome, CompiledCache, DEFAULT_CACHE_DIR_NAME, RebuildReason};
 pub use pins::{DEFAULT_PINS_FILE_NAME, Pin, PinStore};
 
-use crate::config_file::ConfigFileError;
+use symphony_types::config_file::ConfigFileError;
 
 /// Why a pin or cache operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +61,13 @@ pub enum IntegrityError {
         #[source]
         source: wasmtime::Error,
     },
+}
+
+/// The lowercase hex sha256 of `bytes`: what a pin records and a load compares.
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Lowercase `value` if it is 64 hex digits.

@@ -19,12 +19,12 @@ use wasmtime::component::{HasSelf, Linker};
 use crate::bindings::v1_1_0;
 use crate::call_state::CallState;
 use crate::config::PlatformConfig;
-use crate::config_file::ConfigFileError;
 use crate::engine::{EngineError, SandboxEngine};
-use crate::error::HostError;
-use crate::manifest::{ExtensionManifest, MANIFEST_FILE_NAME};
 use crate::sandbox::LoadedExtension;
 use crate::state::StateDir;
+use symphony_types::config_file::ConfigFileError;
+use symphony_types::error::HostError;
+use symphony_types::manifest::{ExtensionManifest, MANIFEST_FILE_NAME};
 
 /// Why an extension reference could not be resolved to a manifest.
 #[derive(Debug, thiserror::Error)]

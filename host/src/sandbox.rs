@@ -17,6 +17,8 @@
 mod guest_error;
 mod guest_time;
 pub mod identity;
+mod invoke;
+pub(crate) mod limiter;
 mod template;
 mod trap;
 
@@ -33,44 +35,28 @@ use self::guest_time::GuestTimed;
 use self::template::{Operation, Returned, Template};
 use crate::audit::AuditEvent;
 use crate::bindings::v1_1_0::symphony::extension::types;
-use crate::call_log::CallLog;
 use crate::call_state::CallState;
-use crate::capability::CapabilityGrant;
-use crate::capability::denials::{CapabilityDenial, DenialRecorder};
 use crate::capability::http::HttpPolicy;
 use crate::capability::wasi::build_wasi_ctx;
 use crate::component_info::{ApiVersion, ComponentInfo, detect_api_version};
 use crate::config::PlatformConfig;
 use crate::engine::{GUEST_YIELD_INTERVAL_FUEL, SandboxEngine};
-use crate::error::{CallError, HostError, TrapCode};
-use crate::health_status::HealthStatus;
-use crate::limits::limiter::StoreLimiter;
-use crate::manifest::ExtensionManifest;
-use crate::payload::{CallRequest, CancelToken, Payload};
-use crate::policy::EffectiveLimits;
-use crate::progress_log::ProgressLog;
 use crate::state::StateDir;
+use limiter::StoreLimiter;
+use symphony_types::call_log::CallLog;
+use symphony_types::capability::CapabilityGrant;
+use symphony_types::capability::denials::{CapabilityDenial, DenialRecorder};
+use symphony_types::error::{CallError, HostError, TrapCode};
+use symphony_types::health_status::HealthStatus;
+use symphony_types::manifest::ExtensionManifest;
+use symphony_types::payload::{CallRequest, CancelToken, Payload};
+use symphony_types::policy::EffectiveLimits;
+use symphony_types::progress_log::ProgressLog;
+use symphony_types::usage::Usage;
 
 /// Extra wall time granted past the deadline before the tokio timeout drops the call, so the
 /// epoch interrupt (which reports precisely) normally wins.
 const TIMEOUT_GRACE: Duration = Duration::from_millis(50);
-
-/// What one call consumed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Usage {
-    /// Fuel consumed, in fuel units (instantiation included).
-    pub fuel: u64,
-    /// Peak total linear memory, in bytes.
-    pub memory_peak_bytes: u64,
-    /// Wall time, in milliseconds.
-    pub wall_ms: u64,
-    /// Wall time, in microseconds.
-    pub wall_us: u64,
-    /// Time the guest itself ran, in microseconds: the wall time spent executing it (and the
-    /// synchronous host calls it made), without time queued for a thread or parked on async
-    /// host calls. What the health monitor judges latency by.
-    pub guest_us: u64,
-}
 
 /// The result of one call with what it consumed and logged.
 #[derive(Debug)]
@@ -324,10 +310,16 @@ impl LoadedExtension {
         }
     }
 
-    /// The data of one call's store (see [`Shared::call_state`]); for the benchmarks' phase
-    /// timing.
-    pub(crate) fn call_state(&self, cancel: CancelToken, deadline: Instant) -> CallState {
-        self.shared.call_state(cancel, deadline)
+    /// How long building one call's store data takes (the WASI context from the capability
+    /// grant with denial recording, the bounded log, the HTTP policy, the limiter): the part of
+    /// a call's cost the sandbox adds before the guest runs, without running it.
+    #[must_use]
+    pub fn store_data_cost(&self) -> Duration {
+        let started = Instant::now();
+        let state = self.shared.call_state(CancelToken::new(), started + Duration::from_secs(1));
+        let built = started.elapsed();
+        drop(state);
+        built
     }
 }
 

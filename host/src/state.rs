@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use crate::audit::{AuditError, AuditEvent, AuditLog};
-use crate::conductor::anomaly::{HealthStore, HealthStoreError};
-use crate::error::HostError;
+use crate::health_store::HealthStore;
 use crate::integrity::{CompiledCache, IntegrityError, PinStore};
+use symphony_conductor::anomaly::history_store::HealthStoreError;
+use symphony_types::error::HostError;
 
 /// Default state directory, relative to the working directory.
 pub const DEFAULT_STATE_DIR: &str = ".symphony";

@@ -34,9 +34,9 @@ echo "building the Extism plugins" >&2
 
 echo "building Symphony's sample components" >&2
 if [[ -n "$main_target" ]]; then
-    (cd "$repo" && CARGO_TARGET_DIR="$main_target" cargo run --quiet -p symphony-host --bin symphony -- build >&2)
+    (cd "$repo" && CARGO_TARGET_DIR="$main_target" cargo run --quiet -p symphony-cli -- build >&2)
 else
-    (cd "$repo" && env -u CARGO_TARGET_DIR cargo run --quiet -p symphony-host --bin symphony -- build >&2)
+    (cd "$repo" && env -u CARGO_TARGET_DIR cargo run --quiet -p symphony-cli -- build >&2)
 fi
 
 echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(date -u '+%Y-%m-%d %H:%M UTC')" >&2

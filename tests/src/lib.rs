@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use symphony_host::config::PlatformConfig;
-use symphony_host::manifest::MANIFEST_FILE_NAME;
+use symphony_host::types::manifest::MANIFEST_FILE_NAME;
 use symphony_host::{CallOutcome, CallRequest, ExtensionManifest, LoadedExtension, Runtime};
 
 /// The repository root.
@@ -48,7 +48,7 @@ pub fn runtime() -> &'static Runtime {
 pub fn load(name: &str) -> LoadedExtension {
     runtime().load(name).unwrap_or_else(|e| {
         panic!(
-            "cannot load sample `{name}`: {e}\n(build the samples first: cargo run -p symphony-host -- build)"
+            "cannot load sample `{name}`: {e}\n(build the samples first: cargo run -p symphony-cli -- build)"
         )
     })
 }

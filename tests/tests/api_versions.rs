@@ -22,7 +22,7 @@ fn long_text() -> String {
 fn load_sample(dir: &str) -> LoadedExtension {
     let path = sample_dir(dir);
     runtime().load(&path.display().to_string()).unwrap_or_else(|e| {
-        panic!("cannot load {dir}: {e}\n(build the samples first: cargo run -p symphony-host -- build)")
+        panic!("cannot load {dir}: {e}\n(build the samples first: cargo run -p symphony-cli -- build)")
     })
 }
 

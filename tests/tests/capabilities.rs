@@ -5,8 +5,8 @@
 #![allow(clippy::expect_used)] // a failed expectation is the test failing
 
 use serde_json::{Value, json};
-use symphony_host::capability::denials::CapabilityKind;
 use symphony_host::config::PlatformConfig;
+use symphony_host::types::capability::denials::CapabilityKind;
 use symphony_host::{CallError, CallOutcome, HostError, Runtime, TrapCode};
 use symphony_tests::{assert_still_serving, call_json, load, workspace_root};
 

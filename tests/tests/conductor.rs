@@ -105,7 +105,7 @@ async fn fatal_errors_are_never_retried() {
 #[tokio::test]
 async fn cancellation_reaches_the_guest_and_releases_reservations() {
     use symphony_host::CancelToken;
-    use symphony_host::conductor::{Demand, ReservationPolicy, ResourcePool};
+    use symphony_host::conductor::{ReservationPolicy, ResourcePool};
 
     let drip = Arc::new(load("slow-drip"));
     // The guest sees `cancelled()` and stops on its own, well before its deadline.
@@ -122,12 +122,7 @@ async fn cancellation_reaches_the_guest_and_releases_reservations() {
     let conductor =
         Conductor::new(clock, RetryPolicy::default(), BreakerPolicy::default()).with_pool(pool.clone());
     let outcome = conductor
-        .call_profile(
-            "balanced",
-            drip.as_ref(),
-            Some(Demand::for_extension(&drip)),
-            request(json!({})).cancel_token(token),
-        )
+        .call_profile("balanced", drip.as_ref(), Some(drip.demand()), request(json!({})).cancel_token(token))
         .await;
     assert!(
         matches!(outcome.result, Err(CallError::Conductor(ConductorError::Cancelled))),
@@ -138,9 +133,7 @@ async fn cancellation_reaches_the_guest_and_releases_reservations() {
 
     // And a normal call releases its reservation when it ends.
     let echo = load("echo");
-    let fine = conductor
-        .call_profile("balanced", &echo, Some(Demand::for_extension(&echo)), request(json!({})))
-        .await;
+    let fine = conductor.call_profile("balanced", &echo, Some(echo.demand()), request(json!({}))).await;
     assert!(fine.result.is_ok());
     assert_eq!(pool.in_use(), (0, 0));
 }

@@ -7,10 +7,10 @@
 #![allow(clippy::expect_used)] // a failed expectation is the test failing
 
 use serde_json::{Value, json};
-use symphony_host::capability::denials::CapabilityKind;
 use symphony_host::conductor::Conductor;
-use symphony_host::limits::LOG_RECORD_OVERHEAD_BYTES;
 use symphony_host::state::StateDir;
+use symphony_host::types::capability::denials::CapabilityKind;
+use symphony_host::types::limits::LOG_RECORD_OVERHEAD_BYTES;
 use symphony_host::{CallError, CallRequest, ExtensionError, ExtensionManifest, HostError, Runtime};
 use symphony_tests::{
     assert_still_serving, call_json, load, manifest_with_limits, runtime, sample_config, workspace_root,

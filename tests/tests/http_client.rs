@@ -6,9 +6,9 @@
 #![allow(clippy::expect_used)] // a failed expectation is the test failing
 
 use serde_json::{Value, json};
-use symphony_host::capability::CapabilityRule;
-use symphony_host::capability::denials::CapabilityKind;
 use symphony_host::config::PlatformConfig;
+use symphony_host::types::capability::CapabilityRule;
+use symphony_host::types::capability::denials::CapabilityKind;
 use symphony_host::{CallError, CallOutcome, ErrorClass, ExtensionError, LoadedExtension, Runtime};
 use symphony_tests::http_server::FlakyServer;
 use symphony_tests::{assert_still_serving, call_json, load, sample_config};

@@ -3,7 +3,7 @@
 
 #![allow(clippy::expect_used)] // a failed expectation is the test failing
 
-use symphony_host::payload::Payload;
+use symphony_host::types::payload::Payload;
 use symphony_host::{CallError, CallRequest, ErrorClass, ErrorSource, ExtensionError, HostError};
 use symphony_tests::{call_json, load, manifest_with_limits, runtime};
 

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::HostError;
+use symphony_types::error::HostError;
 
 /// Something security-relevant that happened to an extension or to the platform.
 ///
@@ -326,7 +326,10 @@ mod tests {
             actual_sha256: "bb".into(),
         });
         assert!(matches!(mismatch, Some(AuditEvent::HashMismatch { .. })));
-        let trap = HostError::GuestTrap { code: crate::error::TrapCode::Unreachable, message: String::new() };
+        let trap = HostError::GuestTrap {
+            code: symphony_types::error::TrapCode::Unreachable,
+            message: String::new(),
+        };
         assert_eq!(AuditEvent::from_host_error(&trap), None);
     }
 }

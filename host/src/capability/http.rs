@@ -16,8 +16,8 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::denials::{CapabilityKind, DenialRecorder};
-use super::pattern_matches;
+use symphony_types::capability::denials::{CapabilityKind, DenialRecorder};
+use symphony_types::capability::pattern_matches;
 
 /// The per-call policy for outbound HTTP.
 pub(crate) struct HttpPolicy {

@@ -15,8 +15,8 @@ use wasmtime_wasi::p2::bindings::filesystem::preopens::Host as _;
 use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::ResolveAddressStream;
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, Network};
 
-use super::denials::CapabilityKind;
 use crate::call_state::CallState;
+use symphony_types::capability::denials::CapabilityKind;
 
 /// The WASI 0.2 interface versions wasmtime-wasi 48 links (guests of older 0.2.x resolve to them).
 const PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";

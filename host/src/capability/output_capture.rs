@@ -10,8 +10,8 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
-use super::denials::{CapabilityKind, DenialRecorder};
-use crate::call_log::{CallLog, LogLevel, record_weight};
+use symphony_types::call_log::{CallLog, LogLevel, record_weight};
+use symphony_types::capability::denials::{CapabilityKind, DenialRecorder};
 
 /// The call log shared by the `log` import and the stdio streams of one call.
 pub(crate) type SharedLog = Arc<Mutex<CallLog>>;

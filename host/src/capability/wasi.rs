@@ -14,9 +14,9 @@ use wasmtime_wasi::clocks::{HostMonotonicClock, HostWallClock};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
-use super::denials::{CapabilityKind, DenialRecorder};
 use super::output_capture::{GuestOutput, SharedLog, StdStream};
-use super::{Access, CapabilityGrant, pattern_matches};
+use symphony_types::capability::denials::{CapabilityKind, DenialRecorder};
+use symphony_types::capability::{Access, CapabilityGrant, pattern_matches};
 
 /// The WASI context for one call under `grant`.
 pub(crate) fn build_wasi_ctx(grant: &CapabilityGrant, denials: &DenialRecorder, log: &SharedLog) -> WasiCtx {

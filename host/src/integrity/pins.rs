@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use super::atomic_file::write_atomically;
 use super::{IntegrityError, normalize_sha256};
-use crate::config_file::{ConfigFileError, read_toml};
-use crate::error::HostError;
+use symphony_types::config_file::{ConfigFileError, read_toml};
+use symphony_types::error::HostError;
 
 /// File name of the pins file inside the state directory.
 pub const DEFAULT_PINS_FILE_NAME: &str = "pins.toml";

@@ -7,9 +7,9 @@
 //! is at most the limit plus a marker saying how many bytes were cut.
 
 use crate::bindings::v1_1_0::symphony::extension::types;
-use crate::error::ExtensionError;
-use crate::health_status::HealthStatus;
-use crate::progress_log::floor_char_boundary;
+use symphony_types::error::ExtensionError;
+use symphony_types::health_status::HealthStatus;
+use symphony_types::progress_log::floor_char_boundary;
 
 /// Cut `message` to at most `limit_bytes` (on a char boundary) and append a marker naming what
 /// was cut. Returns the bytes cut (0 when it fit).

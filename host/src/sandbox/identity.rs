@@ -4,10 +4,10 @@
 //! its manifest declares, is refused with [`HostError::IdentityMismatch`], and what it returned
 //! is bounded by the `metadata_bytes` and `metadata_features` limits.
 
-use crate::error::HostError;
-use crate::limits::Limits;
-use crate::manifest::ExtensionManifest;
 use crate::sandbox::ExtensionMetadata;
+use symphony_types::error::HostError;
+use symphony_types::limits::Limits;
+use symphony_types::manifest::ExtensionManifest;
 
 /// Most fuel the identity call may use, in fuel units (the extension's own limit if lower):
 /// `describe()` returns constants, so this is instantiation plus a little.

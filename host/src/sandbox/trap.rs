@@ -4,10 +4,10 @@
 
 use wasmtime::Trap;
 
+use super::limiter::Breach;
 use crate::call_state::CallState;
-use crate::error::{HostError, TrapCode};
-use crate::limits::Limits;
-use crate::limits::limiter::Breach;
+use symphony_types::error::{HostError, TrapCode};
+use symphony_types::limits::Limits;
 
 /// The typed error for `err`, which ended a call running under `limits` with `deadline_ms`.
 pub(super) fn host_error(

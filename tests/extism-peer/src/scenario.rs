@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use extism::{CompiledPlugin, Manifest, Plugin, PluginBuilder, Wasm};
-use symphony_host::payload::JSON_CONTENT_TYPE;
+use symphony_host::types::payload::JSON_CONTENT_TYPE;
 use symphony_host::{CallRequest, LoadedExtension, Payload};
 
 /// Bytes in one wasm page (Extism's memory limit is in pages).

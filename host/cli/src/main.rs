@@ -1,0 +1,153 @@
+//! The `symphony` binary: argument parsing and dispatch. Each subcommand lives in its own file
+//! beside this one; exit codes are 0 on success, 1 when the thing asked for failed (a call, a check),
+//! 2 when the command could not run (bad arguments, config, missing extension).
+
+mod audit;
+mod bench;
+mod build;
+mod check;
+mod demo;
+mod demo_conductor;
+mod demo_health;
+mod display;
+mod health;
+mod pin;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use symphony_host::config::PlatformConfig;
+use symphony_host::runtime::Runtime;
+use symphony_host::state::{DEFAULT_STATE_DIR, StateDir};
+
+/// Exit code when the command could not do its job at all.
+const EXIT_UNUSABLE: u8 = 2;
+
+/// Symphony: run untrusted WebAssembly extensions inside hard, typed limits.
+#[derive(Debug, Parser)]
+#[command(name = "symphony", version, about)]
+struct Cli {
+    /// Platform config file (default: ./symphony.toml if present, else embedded defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where Symphony keeps its state.
+    #[arg(long, global = true, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build extension crates into components (default: the configured extension directories).
+    Build {
+        /// Extension crates, or directories of them.
+        dirs: Vec<PathBuf>,
+    },
+    /// Call an extension once in a fresh sandbox.
+    Run(run::RunArgs),
+    /// Validate the config, every manifest and every component; list problems with file:line.
+    Check,
+    /// Build the samples and run well-behaved and hostile ones side by side.
+    Demo,
+    /// Report every extension's effective limits and capabilities (or verify the audit log).
+    Audit {
+        #[command(subcommand)]
+        action: Option<AuditAction>,
+        /// Print a JSON array, one object per extension.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every extension's health: status, breaker, baselines and recent anomalies.
+    Health {
+        #[command(subcommand)]
+        action: Option<HealthAction>,
+        /// Print a JSON array, one object per extension.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Measure what isolation costs: raw wasmtime vs sandbox vs conductor, and more, as ratios.
+    Bench(bench::BenchArgs),
+    /// Trust a component as it is now: record its sha256 as the pin for its name@version.
+    Pin {
+        /// A manifest path, a directory holding one, or an extension name.
+        extension: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HealthAction {
+    /// Lift an extension's quarantine (audited) and judge it afresh from its next calls.
+    Reset {
+        /// `name@version`, a name, or a manifest path.
+        extension: String,
+        /// Who or why, recorded in the audit log.
+        #[arg(long, default_value = "operator reset")]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Walk the audit log's hash chain; report the first broken record; non-zero on any break.
+    Verify,
+}
+
+/// Parse the process arguments and run the command.
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_filter = if matches!(cli.command, Command::Demo) { "error" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                // The demo reports anomalies in its own table; elsewhere they are warnings.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+        )
+        .with_writer(std::io::stderr)
+        // Colour codes only where a person reads them, never in a file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    };
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> ExitCode {
+    let config = match PlatformConfig::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    };
+    let state_dir = cli.state_dir;
+    match cli.command {
+        Command::Build { dirs } => build::run(&config, &state_dir, dirs),
+        Command::Run(args) => run::run(config, &state_dir, args).await,
+        Command::Check => check::run(config, &state_dir).await,
+        Command::Demo => demo::run(config, &state_dir).await,
+        Command::Audit { action: None, json } => audit::report(config, &state_dir, json),
+        Command::Audit { action: Some(AuditAction::Verify), .. } => audit::verify(&state_dir),
+        Command::Pin { extension } => pin::run(config, &state_dir, &extension),
+        Command::Health { action: None, json } => health::report(config, &state_dir, json),
+        Command::Health { action: Some(HealthAction::Reset { extension, reason }), json } => {
+            health::reset(config, &state_dir, &extension, &reason, json)
+        }
+        Command::Bench(args) => bench::run(config, &state_dir, args).await,
+    }
+}
+
+/// The runtime every command that loads extensions uses: the config's engine plus the state
+/// directory (pins, compiled cache, audit log).
+fn open_runtime(config: PlatformConfig, state_dir: &std::path::Path) -> Result<Runtime, String> {
+    let state = StateDir::open(state_dir).map_err(|e| e.to_string())?;
+    Ok(Runtime::new(config).map_err(|e| e.to_string())?.with_state(state))
+}

@@ -1,0 +1,39 @@
+//! `symphony pin EXT`: trust a component built elsewhere. Records the sha256 of the component
+//! file as it is now for its `name@version`; later loads of other bytes fail with `hash_mismatch`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use symphony_host::integrity::sha256_hex;
+
+use super::EXIT_UNUSABLE;
+use symphony_host::config::PlatformConfig;
+use symphony_host::runtime::Runtime;
+use symphony_host::state::StateDir;
+
+pub(crate) fn run(config: PlatformConfig, state_dir: &Path, reference: &str) -> ExitCode {
+    let pinned = (|| -> Result<(String, String, Option<String>), String> {
+        let runtime = Runtime::new(config).map_err(|e| e.to_string())?;
+        let manifest = runtime.find(reference).map_err(|e| e.to_string())?;
+        let bytes = std::fs::read(&manifest.component_path)
+            .map_err(|e| format!("{}: {e}", manifest.component_path.display()))?;
+        let sha256 = sha256_hex(&bytes);
+        let state = StateDir::open(state_dir).map_err(|e| e.to_string())?;
+        let previous = state.pin(&manifest.id(), &sha256, "symphony pin").map_err(|e| e.to_string())?;
+        Ok((manifest.id(), sha256, previous))
+    })();
+    match pinned {
+        Ok((id, sha256, previous)) => {
+            match previous {
+                Some(old) if old != sha256 => println!("re-pinned {id}: {old} → {sha256}"),
+                Some(_) => println!("{id} already pinned to {sha256}"),
+                None => println!("pinned {id} to {sha256}"),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_UNUSABLE)
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! `symphony bench --json` prints one valid report object. Only the cheapest scenario runs,
+//! with a handful of calls: this checks the shape of the output, never a timing.
+
+#![allow(clippy::expect_used)] // a failed expectation is the test failing
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn bench_json_reports_every_path_of_the_per_call_scenario_with_ratios_to_raw() {
+    let state = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_symphony"))
+        .args(["--state-dir"])
+        .arg(state.path())
+        .args(["bench", "--quick", "--json", "--scenario", "per-call-echo", "--calls", "20"])
+        .current_dir(root())
+        .output()
+        .expect("spawn");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(report["quick"], true);
+    assert!(report["machine"]["cores"].as_u64() >= Some(1));
+    let rows = report["rows"].as_array().expect("rows");
+    let variants: Vec<&str> = rows.iter().filter_map(|r| r["variant"].as_str()).collect();
+    assert_eq!(variants, ["raw wasmtime", "sandbox", "conductor"]);
+    for row in rows {
+        assert_eq!(row["scenario"], "per-call-echo", "{row}");
+        assert_eq!(row["samples"], 20, "{row}");
+        assert!(row["median"].as_f64() > Some(0.0), "{row}");
+        assert!(row["ratio"].as_f64() > Some(0.0), "{row}");
+        assert_eq!(row["baseline"], "raw wasmtime", "{row}");
+    }
+    assert!(rows[0]["target"].is_null());
+    assert_eq!(rows[1]["target"]["bound"], "<=");
+}

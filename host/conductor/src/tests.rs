@@ -1,0 +1,170 @@
+//! The composed conductor with fakes: fallback chains, required features, degraded answers.
+
+use std::sync::Mutex;
+
+use super::*;
+use symphony_types::error::{ExtensionError, HostError};
+use symphony_types::payload::JSON_CONTENT_TYPE;
+
+/// Answers from a script, counting calls.
+struct Scripted {
+    id: &'static str,
+    answers: Mutex<Vec<Result<Payload, CallError>>>,
+    calls: Mutex<u32>,
+}
+
+impl Scripted {
+    fn new(id: &'static str, answers: Vec<Result<Payload, CallError>>) -> Arc<Self> {
+        Arc::new(Self { id, answers: Mutex::new(answers), calls: Mutex::new(0) })
+    }
+    fn calls(&self) -> u32 {
+        *self.calls.lock().unwrap()
+    }
+}
+
+impl Invoke for Scripted {
+    fn id(&self) -> String {
+        self.id.to_owned()
+    }
+    fn invoke(&self, _request: CallRequest) -> invoke::InvokeFuture<'_> {
+        *self.calls.lock().unwrap() += 1;
+        let next = {
+            let mut answers = self.answers.lock().unwrap();
+            if answers.is_empty() { Err(unable()) } else { answers.remove(0) }
+        };
+        Box::pin(async move { InvokeOutcome { result: next, usage: Usage::default(), log: None } })
+    }
+}
+
+fn ok(text: &str) -> Result<Payload, CallError> {
+    Ok(Payload::new(JSON_CONTENT_TYPE, text.as_bytes().to_vec()))
+}
+
+fn unable() -> CallError {
+    CallError::Guest(ExtensionError::UnableToComplete { message: "regression".into() })
+}
+
+fn conductor() -> Conductor {
+    Conductor::new(
+        Arc::new(ManualClock::new()),
+        RetryPolicy::default().max_attempts(1),
+        BreakerPolicy::default(),
+    )
+}
+
+fn target(invoker: Arc<Scripted>, features: &[&str]) -> ResolvedStep {
+    ResolvedStep::Target(FallbackTarget {
+        invoker,
+        features: features.iter().map(|f| (*f).to_owned()).collect(),
+        demand: None,
+    })
+}
+
+fn request() -> CallRequest {
+    CallRequest::new(Payload::new(JSON_CONTENT_TYPE, b"{}".to_vec()))
+}
+
+#[tokio::test]
+async fn an_older_version_serves_when_the_newer_cannot() {
+    let newer = Scripted::new("summarize@2.0.0", vec![Err(unable())]);
+    let older = Scripted::new("summarize@1.0.0", vec![ok("\"v1\"")]);
+    let chain = [target(older.clone(), &["summarize"])];
+    let outcome = conductor()
+        .call_with_fallback("balanced", newer.as_ref(), None, &chain, &["summarize".into()], request())
+        .await;
+    assert_eq!(outcome.result.unwrap().bytes, b"\"v1\"");
+    assert_eq!(outcome.served_by, "summarize@1.0.0");
+    assert!(outcome.fallback && !outcome.degraded);
+    assert_eq!(outcome.attempts.len(), 2);
+}
+
+#[tokio::test]
+async fn a_fallback_lacking_a_required_feature_is_skipped() {
+    let primary = Scripted::new("a@1", vec![Err(unable())]);
+    let lacking = Scripted::new("b@1", vec![ok("\"b\"")]);
+    let fitting = Scripted::new("c@1", vec![ok("\"c\"")]);
+    let chain = [target(lacking.clone(), &["other"]), target(fitting.clone(), &["needed", "other"])];
+    let outcome = conductor()
+        .call_with_fallback("balanced", primary.as_ref(), None, &chain, &["needed".into()], request())
+        .await;
+    assert_eq!(outcome.served_by, "c@1");
+    assert_eq!(lacking.calls(), 0, "never called");
+}
+
+#[tokio::test]
+async fn degraded_answers_are_marked_and_last_good_is_per_input() {
+    let conductor = conductor();
+    let primary = Scripted::new("p@1", vec![ok("\"fresh\""), Err(unable()), Err(unable())]);
+    let chain = [ResolvedStep::LastGood];
+    let first =
+        conductor.call_with_fallback("balanced", primary.as_ref(), None, &chain, &[], request()).await;
+    assert!(!first.degraded);
+    let second =
+        conductor.call_with_fallback("balanced", primary.as_ref(), None, &chain, &[], request()).await;
+    assert_eq!(second.result.unwrap().bytes, b"\"fresh\"");
+    assert!(second.degraded && second.fallback);
+    assert_eq!(second.served_by, "p@1");
+
+    let other_input = CallRequest::new(Payload::new(JSON_CONTENT_TYPE, b"{\"x\":1}".to_vec()));
+    let static_chain =
+        [ResolvedStep::LastGood, ResolvedStep::Static(Payload::new(JSON_CONTENT_TYPE, b"null".to_vec()))];
+    let third = conductor
+        .call_with_fallback("balanced", primary.as_ref(), None, &static_chain, &[], other_input)
+        .await;
+    assert_eq!(third.result.unwrap().bytes, b"null", "no last good for this input: the static answer");
+    assert!(third.degraded);
+}
+
+#[tokio::test]
+async fn caller_faults_do_not_fall_back() {
+    let primary = Scripted::new(
+        "p@1",
+        vec![Err(CallError::Guest(ExtensionError::InvalidInput { message: "bad".into() }))],
+    );
+    let alternative = Scripted::new("q@1", vec![ok("\"q\"")]);
+    let chain = [target(alternative.clone(), &[])];
+    let outcome =
+        conductor().call_with_fallback("balanced", primary.as_ref(), None, &chain, &[], request()).await;
+    assert!(matches!(outcome.result, Err(CallError::Guest(ExtensionError::InvalidInput { .. }))));
+    assert_eq!(alternative.calls(), 0);
+    assert!(!outcome.fallback);
+}
+
+#[tokio::test]
+async fn limit_breaches_fall_back_too() {
+    let primary = Scripted::new("p@2", vec![Err(CallError::Host(HostError::OutOfFuel { limit_fuel: 10 }))]);
+    let alternative = Scripted::new("p@1", vec![ok("\"ok\"")]);
+    let outcome = conductor()
+        .call_with_fallback("balanced", primary.as_ref(), None, &[target(alternative, &[])], &[], request())
+        .await;
+    assert!(outcome.result.is_ok() && outcome.fallback);
+}
+
+#[tokio::test]
+async fn each_profile_retries_within_its_own_budget_settings() {
+    let retry = |ratio: f64, per_sec: f64| {
+        RetryPolicy::default()
+            .max_attempts(4)
+            .base_backoff_ms(1)
+            .max_backoff_ms(1)
+            .budget_ratio(ratio)
+            .budget_min_retries_per_sec(per_sec)
+    };
+    let mut config = ConductorConfig::default();
+    let breaker = BreakerPolicy::default();
+    config.profiles.insert("stingy".into(), ResilienceProfile { retry: retry(0.0, 0.0), breaker });
+    config.profiles.insert("generous".into(), ResilienceProfile { retry: retry(1.0, 100.0), breaker });
+    let conductor = Conductor::from_config(Arc::new(SystemClock::default()), config);
+    let down =
+        || CallError::Guest(ExtensionError::Unavailable { message: "down".into(), retry_after_ms: None });
+
+    let stingy = Scripted::new("stingy@1.0.0", vec![Err(down()), Err(down()), Err(down()), Err(down())]);
+    let outcome = conductor.call_profile("stingy", stingy.as_ref(), None, request()).await;
+    assert!(outcome.result.is_err());
+    assert_eq!(stingy.calls(), 1, "a budget of nothing allows no retry");
+
+    let generous = Scripted::new("generous@1.0.0", vec![Err(down()), Err(down()), Err(down()), Err(down())]);
+    let outcome = conductor.call_profile("generous", generous.as_ref(), None, request()).await;
+    assert!(outcome.result.is_err());
+    assert_eq!(generous.calls(), 4, "its own budget allows every attempt");
+}

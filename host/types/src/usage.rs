@@ -1,0 +1,20 @@
+//! What one call consumed: fuel, memory, wall time and the guest's own running time.
+
+use serde::Serialize;
+
+/// What one call consumed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    /// Fuel consumed, in fuel units (instantiation included).
+    pub fuel: u64,
+    /// Peak total linear memory, in bytes.
+    pub memory_peak_bytes: u64,
+    /// Wall time, in milliseconds.
+    pub wall_ms: u64,
+    /// Wall time, in microseconds.
+    pub wall_us: u64,
+    /// Time the guest itself ran, in microseconds: the wall time spent executing it (and the
+    /// synchronous host calls it made), without time queued for a thread or parked on async
+    /// host calls. What the health monitor judges latency by.
+    pub guest_us: u64,
+}
