@@ -20,6 +20,8 @@ pub mod engine;
 pub mod extension_build;
 pub mod health_store;
 pub mod integrity;
+pub mod platform;
+pub mod registry;
 pub mod runtime;
 pub mod sandbox;
 pub mod state;
@@ -29,6 +31,7 @@ pub use symphony_types as types;
 
 pub use component_info::{ApiVersion, ComponentInfo};
 pub use config::{Metering, PlatformConfig};
+pub use platform::{Platform, PlatformError};
 pub use runtime::Runtime;
 pub use sandbox::{CallOutcome, ExtensionMetadata, LoadedExtension};
 pub use symphony_types::{

@@ -11,7 +11,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -22,28 +22,11 @@ use crate::config::PlatformConfig;
 use crate::engine::{EngineError, SandboxEngine};
 use crate::sandbox::LoadedExtension;
 use crate::state::StateDir;
-use symphony_types::config_file::ConfigFileError;
 use symphony_types::error::HostError;
-use symphony_types::manifest::{ExtensionManifest, MANIFEST_FILE_NAME};
+use symphony_types::manifest::ExtensionManifest;
 
-/// Why an extension reference could not be resolved to a manifest.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LookupError {
-    /// No manifest path, directory or known name matches.
-    #[error(
-        "no extension `{reference}`: not a manifest, a directory with {MANIFEST_FILE_NAME}, or a name in {searched}"
-    )]
-    NotFound {
-        /// What the caller asked for.
-        reference: String,
-        /// The directories searched, for the message.
-        searched: String,
-    },
-    /// The manifest exists but is invalid.
-    #[error(transparent)]
-    Manifest(#[from] ConfigFileError),
-}
+use crate::registry;
+pub use crate::registry::LookupError;
 
 /// Builds the sandbox and loads extensions into it. Cheap to share behind an `Arc`.
 pub struct Runtime {
@@ -114,15 +97,10 @@ impl Runtime {
     /// [`find`](Self::find).
     ///
     /// # Errors
-    /// [`HostError::ManifestInvalid`] for a bad or missing manifest, other [`HostError`]s for a
-    /// component that cannot be loaded.
+    /// [`HostError::ExtensionNotFound`] when nothing matches, [`HostError::ManifestInvalid`]
+    /// for a bad manifest, other [`HostError`]s for a component that cannot be loaded.
     pub fn load(&self, reference: &str) -> Result<LoadedExtension, HostError> {
-        let manifest = self.find(reference).map_err(|e| match e {
-            LookupError::Manifest(err) => HostError::ManifestInvalid(err),
-            LookupError::NotFound { .. } => {
-                HostError::ManifestInvalid(ConfigFileError::whole_file(Path::new(reference), e.to_string()))
-            }
-        })?;
+        let manifest = self.find(reference)?;
         self.load_manifest(manifest)
     }
 
@@ -147,59 +125,12 @@ impl Runtime {
     /// # Errors
     /// [`LookupError`] when nothing matches or the manifest is invalid.
     pub fn find(&self, reference: &str) -> Result<ExtensionManifest, LookupError> {
-        let path = Path::new(reference);
-        if path.is_file() {
-            return Ok(ExtensionManifest::load(path)?);
-        }
-        if path.join(MANIFEST_FILE_NAME).is_file() {
-            return Ok(ExtensionManifest::load(&path.join(MANIFEST_FILE_NAME))?);
-        }
-        for manifest_path in self.manifest_paths() {
-            let by_dir = manifest_path.parent().and_then(Path::file_name).is_some_and(|d| d == reference);
-            if by_dir {
-                return Ok(ExtensionManifest::load(&manifest_path)?);
-            }
-        }
-        // `name@version` names one release; a plain name, the newest of its releases.
-        let (name, version) = match reference.split_once('@') {
-            Some((name, version)) => (name, Some(version)),
-            None => (reference, None),
-        };
-        let newest = self
-            .manifest_paths()
-            .iter()
-            .filter_map(|manifest_path| ExtensionManifest::load(manifest_path).ok())
-            .filter(|m| m.name == name && version.is_none_or(|v| m.version.to_string() == v))
-            .max_by(|a, b| a.version.cmp(&b.version));
-        if let Some(manifest) = newest {
-            return Ok(manifest);
-        }
-        Err(LookupError::NotFound {
-            reference: reference.to_owned(),
-            searched: self
-                .config
-                .extension_dirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+        registry::find(&self.config.extension_dirs, reference)
     }
 
     /// Every `extension.toml` one level below the configured extension directories, sorted.
     #[must_use]
     pub fn manifest_paths(&self) -> Vec<PathBuf> {
-        let mut found = Vec::new();
-        for dir in &self.config.extension_dirs {
-            let Ok(entries) = std::fs::read_dir(dir) else { continue };
-            for entry in entries.flatten() {
-                let candidate = entry.path().join(MANIFEST_FILE_NAME);
-                if candidate.is_file() {
-                    found.push(candidate);
-                }
-            }
-        }
-        found.sort();
-        found
+        registry::manifest_paths(&self.config.extension_dirs)
     }
 }

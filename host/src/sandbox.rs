@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Store, UpdateDeadline};
 
 use self::guest_error::{guest_error, health_status};
@@ -41,6 +41,7 @@ use crate::capability::wasi::build_wasi_ctx;
 use crate::component_info::{ApiVersion, ComponentInfo, detect_api_version};
 use crate::config::PlatformConfig;
 use crate::engine::{GUEST_YIELD_INTERVAL_FUEL, SandboxEngine};
+use crate::registry::{self, Trusted};
 use crate::state::StateDir;
 use limiter::StoreLimiter;
 use symphony_types::call_log::CallLog;
@@ -147,14 +148,7 @@ impl LoadedExtension {
         state: Option<Arc<StateDir>>,
     ) -> Result<Self, HostError> {
         let path = manifest.component_path.clone();
-        let bytes = std::fs::read(&path).map_err(|e| HostError::InvalidComponent {
-            path: path.clone(),
-            reason: format!("cannot read: {e} (run `symphony build` first?)"),
-        })?;
-        let info = ComponentInfo::inspect(&path, &bytes)?;
-        if let Some(state) = &state {
-            state.verify_pin(&manifest.id(), &path, &info.sha256)?;
-        }
+        let Trusted { info, component } = registry::prepare(&engine, &manifest, state.as_deref())?;
         let limits = config.policy.effective_limits(&manifest.limits);
         let grant = config.capabilities.grant(&manifest.name, &manifest.capabilities);
         if info.core_instances > limits.limits.instances {
@@ -163,38 +157,18 @@ impl LoadedExtension {
                 limit: limits.limits.instances,
             });
         }
-        let component = match &state {
-            Some(state) => state
-                .cache()
-                .load_or_compile(engine.wasmtime(), &bytes, &info.sha256)
-                .map(|(component, outcome)| {
-                    tracing::debug!(extension = %manifest.id(), cache = %outcome, "component ready");
-                    component
-                })
-                .map_err(|e| HostError::InvalidComponent { path: path.clone(), reason: e.to_string() })?,
-            None => Component::new(engine.wasmtime(), &bytes).map_err(|e| invalid(&path, &e))?,
-        };
         let api_version = detect_api_version(engine.wasmtime(), &component)?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| invalid(&path, &e))?;
         let template = Template::new(api_version, instance_pre).map_err(|e| invalid(&path, &e))?;
         let shared =
             Arc::new(Shared { id: manifest.id(), manifest, limits, grant, info, template, engine, state });
-        let metadata = match Self::verify_identity(&shared) {
-            Ok(metadata) => metadata,
-            Err(err) => {
-                if let Some(state) = &shared.state
-                    && let Some(event) = AuditEvent::from_host_error(&err)
-                {
-                    state.audit().record(Some(&shared.id), event);
-                }
-                return Err(err);
-            }
-        };
-        if let Some(state) = &shared.state {
-            state
-                .audit()
-                .record(Some(&shared.id), AuditEvent::extension_loaded(&shared.info.sha256, api_version));
-        }
+        let verdict = Self::verify_identity(&shared);
+        registry::audit_load(
+            shared.state.as_deref(),
+            &shared.id,
+            verdict.as_ref().map(|_| (&shared.info, api_version)),
+        );
+        let metadata = verdict?;
         Ok(Self { shared, metadata })
     }
 

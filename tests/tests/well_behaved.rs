@@ -98,7 +98,26 @@ async fn log_volume_is_truncated_and_counted_not_unbounded() {
 }
 
 #[tokio::test]
-async fn a_missing_extension_is_a_typed_manifest_error() {
+async fn a_missing_extension_is_a_typed_not_found_error() {
     let err = runtime().load("no-such-extension").expect_err("nothing by that name");
-    assert!(matches!(err, HostError::ManifestInvalid(_)), "{err:?}");
+    assert!(matches!(err, HostError::ExtensionNotFound { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_broken_manifest_met_while_searching_by_name_is_reported_not_skipped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broken = dir.path().join("broken");
+    std::fs::create_dir(&broken).expect("mkdir");
+    std::fs::write(broken.join("extension.toml"), "name = \"wanted\"\nversion = 1\n").expect("write");
+    let mut config = symphony_host::PlatformConfig::default();
+    config.extension_dirs = vec![dir.path().to_path_buf()];
+    let runtime = symphony_host::Runtime::new(config).expect("runtime");
+    let err = runtime.load("wanted").expect_err("the only manifest named so is broken");
+    let HostError::ExtensionNotFound { reference, unreadable, .. } = err else {
+        panic!("expected extension_not_found, got {err:?}")
+    };
+    assert_eq!(reference, "wanted");
+    assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+    assert_eq!(unreadable[0].path, broken.join("extension.toml"));
+    assert_eq!(unreadable[0].line, Some(2), "{:?}", unreadable[0]);
 }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use super::{EXIT_UNUSABLE, build, display};
+use symphony_host::Platform;
 use symphony_host::config::PlatformConfig;
 use symphony_types::payload::CallRequest;
 
@@ -32,13 +33,14 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(EXIT_UNUSABLE);
     }
-    let runtime = match super::open_runtime(config, state_dir) {
-        Ok(rt) => rt,
+    let platform = match Platform::open(config, state_dir) {
+        Ok(platform) => platform,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_UNUSABLE);
         }
     };
+    let runtime = platform.runtime();
     println!();
     println!(
         "{:<14} {:<7} {:<30} {:<36} {:>13} {:>10} {:>7}",
@@ -86,8 +88,8 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path) -> ExitCode {
             outcome.usage.wall_ms
         );
     }
-    unexpected += super::demo_conductor::run(&runtime).await;
-    unexpected += super::demo_health::run(&runtime).await;
+    unexpected += super::demo_conductor::run(runtime).await;
+    unexpected += super::demo_health::run(&platform).await;
     println!();
     if unexpected == 0 {
         println!("every hostile extension was contained with a typed error; the host kept serving.");

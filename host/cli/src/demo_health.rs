@@ -7,6 +7,7 @@ use serde_json::json;
 
 use symphony_conductor::anomaly::{Anomaly, AnomalyKind, AnomalyRecord, HealthState, Metric};
 use symphony_conductor::{ConductedOutcome, Conductor};
+use symphony_host::Platform;
 use symphony_host::runtime::Runtime;
 use symphony_types::error::{CallError, ConductorError, HostError};
 use symphony_types::payload::CallRequest;
@@ -45,22 +46,14 @@ fn first(records: &[AnomalyRecord], kind: AnomalyKind) -> Option<&AnomalyRecord>
 }
 
 /// Run the health scenarios; returns how many did not behave as expected.
-pub(crate) async fn run(runtime: &Runtime) -> usize {
+pub(crate) async fn run(platform: &Platform) -> usize {
     println!();
     println!("{:<28} {:<62} outcome", "health scenario", "what happened");
     println!("{}", "─".repeat(140));
-    let conductor = match super::run::platform_conductor(runtime) {
-        Ok(conductor) => conductor,
-        Err(e) => {
-            println!("health scenarios skipped: {e}");
-            return 1;
-        }
-    };
-    let mut unexpected = miner(runtime, &conductor).await;
-    unexpected += memory_creep(runtime, &conductor).await;
-    if let Some(monitor) = conductor.monitor()
-        && let Err(e) = monitor.flush()
-    {
+    let (runtime, conductor) = (platform.runtime(), platform.conductor());
+    let mut unexpected = miner(runtime, conductor).await;
+    unexpected += memory_creep(runtime, conductor).await;
+    if let Err(e) = platform.flush() {
         println!("health history not saved: {e}");
         unexpected += 1;
     }

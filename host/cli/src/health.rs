@@ -4,43 +4,19 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use serde_json::json;
 
 use super::{EXIT_UNUSABLE, display};
-use symphony_conductor::anomaly::{ExtensionHealth, HealthMonitor, Metric};
-use symphony_conductor::{HealthEvents, SystemClock};
+use symphony_conductor::anomaly::{ExtensionHealth, Metric};
+use symphony_host::Platform;
 use symphony_host::config::PlatformConfig;
 use symphony_host::runtime::Runtime;
-use symphony_host::state::StateDir;
 use symphony_types::manifest::ExtensionManifest;
 
 fn unusable(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(EXIT_UNUSABLE)
-}
-
-/// The monitor over the state directory's history, auditing to its log.
-fn open_monitor(config: &PlatformConfig, state: &StateDir) -> Result<HealthMonitor, String> {
-    let store = state.open_health_store().map_err(|e| e.to_string())?;
-    let monitor = HealthMonitor::with_store(
-        config.anomaly.clone(),
-        Arc::new(SystemClock::default()),
-        HealthEvents::default(),
-        Box::new(store),
-    )
-    .map_err(|e| e.to_string())?;
-    monitor.attach_sink(std::sync::Arc::new(state.audit().clone()));
-    Ok(monitor)
-}
-
-/// The runtime over `state_dir` and the monitor over its health history.
-fn open(config: PlatformConfig, state_dir: &Path) -> Result<(Runtime, HealthMonitor), String> {
-    let runtime = super::open_runtime(config, state_dir)?;
-    let state = runtime.state().ok_or("no state directory")?;
-    let monitor = open_monitor(runtime.config(), state)?;
-    Ok((runtime, monitor))
 }
 
 /// Every configured extension's `name@version`, so never-called ones show as healthy.
@@ -55,11 +31,14 @@ fn configured_ids(runtime: &Runtime) -> Vec<String> {
 
 /// `symphony health [--json]`.
 pub(crate) fn report(config: PlatformConfig, state_dir: &Path, as_json: bool) -> ExitCode {
-    let (runtime, monitor) = match open(config, state_dir) {
-        Ok(opened) => opened,
-        Err(e) => return unusable(&e),
+    let platform = match Platform::open(config, state_dir) {
+        Ok(platform) => platform,
+        Err(e) => return unusable(&e.to_string()),
     };
-    let report = monitor.report(&configured_ids(&runtime), None);
+    let runtime = platform.runtime();
+    // A platform over a state directory always judges health.
+    let Some(monitor) = platform.monitor() else { return unusable("no health monitor") };
+    let report = monitor.report(&configured_ids(runtime), None);
     if as_json {
         match serde_json::to_string_pretty(&report) {
             Ok(text) => println!("{text}"),
@@ -134,10 +113,13 @@ pub(crate) fn reset(
     reason: &str,
     as_json: bool,
 ) -> ExitCode {
-    let (runtime, monitor) = match open(config, state_dir) {
-        Ok(opened) => opened,
-        Err(e) => return unusable(&e),
+    let platform = match Platform::open(config, state_dir) {
+        Ok(platform) => platform,
+        Err(e) => return unusable(&e.to_string()),
     };
+    let runtime = platform.runtime();
+    // A platform over a state directory always judges health.
+    let Some(monitor) = platform.monitor() else { return unusable("no health monitor") };
     // An exact `name@version` the history knows (even if its manifest is gone), else a lookup.
     let known = monitor.report(&[], None).into_iter().any(|h| h.extension == reference);
     let id = if known {
@@ -152,6 +134,9 @@ pub(crate) fn reset(
         Ok(lifted) => lifted,
         Err(e) => return unusable(&e.to_string()),
     };
+    if let Err(e) = platform.flush() {
+        eprintln!("warning: {e}");
+    }
     if runtime.state().is_some_and(|state| !state.audit().flush()) {
         eprintln!("warning: the audit log did not confirm the write in time");
     }

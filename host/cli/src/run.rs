@@ -8,22 +8,17 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Args;
 use serde_json::{Value, json};
 
 use super::{EXIT_UNUSABLE, display};
-use symphony_conductor::anomaly::history_store::HistoryStore;
-use symphony_conductor::{
-    ConductedOutcome, Conductor, FallbackStep, FallbackTarget, HealthEvents, HealthMonitor, ResolvedStep,
-    ResourcePool, SystemClock,
-};
+use symphony_conductor::ConductedOutcome;
+use symphony_host::Platform;
 use symphony_host::config::PlatformConfig;
-use symphony_host::runtime::Runtime;
 use symphony_host::sandbox::CallOutcome;
 use symphony_types::call_log::CallLog;
-use symphony_types::error::{CallError, ConductorError, HostError};
+use symphony_types::error::{CallError, HostError};
 use symphony_types::payload::{CallRequest, JSON_CONTENT_TYPE, Payload};
 use symphony_types::usage::Usage;
 
@@ -46,26 +41,21 @@ pub(crate) struct RunArgs {
 }
 
 pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: RunArgs) -> ExitCode {
-    let runtime = match super::open_runtime(config, state_dir) {
-        Ok(rt) => rt,
+    let platform = match Platform::open(config, state_dir) {
+        Ok(platform) => platform,
         Err(e) => return unusable(args.json, &e.to_string()),
     };
-    let extension = match runtime.load(&args.extension) {
+    let extension = match platform.load(&args.extension) {
         Ok(ext) => ext,
         Err(e) => {
             // A bad or missing manifest means the command could not run (exit 2); a component
             // that cannot load is still a typed host error for the caller (exit 1).
-            let code = if matches!(e, HostError::ManifestInvalid(_)) {
+            let code = if matches!(e, HostError::ManifestInvalid(_) | HostError::ExtensionNotFound { .. }) {
                 ExitCode::from(EXIT_UNUSABLE)
             } else {
                 ExitCode::FAILURE
             };
-            let report = CallError::Host(e).report();
-            if args.json {
-                println!("{}", json!({"status": "error", "error": report, "usage": zero_usage()}));
-            } else {
-                eprintln!("error: {} ({}/{}, {})", report.message, report.source, report.kind, report.class);
-            }
+            print_refusal(args.json, &CallError::Host(e));
             return code;
         }
     };
@@ -74,127 +64,48 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: RunArgs)
         Err(InputError::Unusable(message)) => return unusable(args.json, &message),
         Err(InputError::TooLarge(too_large)) => {
             // Refused before reading: the same typed error the sandbox gives an oversized input.
-            let report = CallError::Host(too_large).report();
-            if args.json {
-                println!("{}", json!({"status": "error", "error": report, "usage": zero_usage()}));
-            } else {
-                eprintln!("error: {} ({}/{}, {})", report.message, report.source, report.kind, report.class);
-            }
+            print_refusal(args.json, &CallError::Host(too_large));
             return ExitCode::FAILURE;
         }
     };
     let id = extension.manifest().id();
-    if !args.direct {
-        let conductor = match platform_conductor(&runtime) {
-            Ok(conductor) => conductor,
-            Err(message) => return unusable(args.json, &message),
-        };
-        let route = conductor.config().route(&extension.manifest().name).cloned().unwrap_or_default();
-        let profile = conductor.config().profile_name(&extension.manifest().name).to_owned();
-        let chain = resolve_chain(&runtime, &route.fallback);
-        let request = CallRequest::new(input);
-        let demand = Some(extension.demand());
-        let outcome = conductor
-            .call_with_fallback(&profile, &extension, demand, &chain, &route.requires, request)
-            .await;
+    let ok = if args.direct {
+        // `--direct` skips retries and breakers, never a quarantine: out of service is out of
+        // service.
+        if let Some(refused) = platform.quarantine_refusal(&id) {
+            print_refusal(args.json, &CallError::Conductor(refused));
+            return ExitCode::FAILURE;
+        }
+        let outcome = extension.call(CallRequest::new(input)).await;
+        if args.json {
+            println!("{}", outcome_json(&outcome));
+        } else {
+            print_human(&id, &outcome);
+        }
+        outcome.result.is_ok()
+    } else {
+        let outcome = platform.call(&extension, CallRequest::new(input)).await;
         if args.json {
             println!("{}", conducted_json(&outcome));
         } else {
             print_conducted(&outcome);
         }
-        return if outcome.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
-    }
-    // `--direct` skips retries and breakers, never a quarantine: out of service is out of service.
-    match quarantine_refusal(&runtime, &id) {
-        Ok(None) => {}
-        Ok(Some(refused)) => {
-            let report = CallError::Conductor(refused).report();
-            if args.json {
-                println!("{}", json!({"status": "error", "error": report, "usage": zero_usage()}));
-            } else {
-                eprintln!("error: {} ({}/{}, {})", report.message, report.source, report.kind, report.class);
-            }
-            return ExitCode::FAILURE;
-        }
-        Err(message) => return unusable(args.json, &message),
-    }
-    let outcome = extension.call(CallRequest::new(input)).await;
-    if args.json {
-        println!("{}", outcome_json(&outcome));
-    } else {
-        print_human(&id, &outcome);
-    }
-    if outcome.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
-}
-
-/// Load each fallback step; a step that cannot be loaded is skipped with a warning, so a broken
-/// fallback never breaks the primary path.
-/// The conductor every CLI command calls through: the config's profiles and routes, admission
-/// by priority, and anomaly detection with its history in the state directory, everything
-/// audited. Fails closed: without its health history the platform cannot tell whether an
-/// extension is quarantined, so nothing runs.
-///
-/// # Errors
-/// A message when the health store cannot be opened.
-pub(crate) fn platform_conductor(runtime: &Runtime) -> Result<Conductor, String> {
-    let clock: Arc<dyn symphony_conductor::Clock> = Arc::new(SystemClock::default());
-    let pool = ResourcePool::new(runtime.config().reservation, Arc::clone(&clock));
-    let store = match runtime.state() {
-        Some(state) => {
-            Some(Box::new(state.open_health_store().map_err(|e| e.to_string())?) as Box<dyn HistoryStore>)
-        }
-        None => None,
+        outcome.result.is_ok()
     };
-    let conductor = Conductor::from_config(clock, runtime.config().conductor.clone())
-        .with_pool(pool)
-        .with_anomaly_detection(runtime.config().anomaly.clone(), store)
-        .map_err(|e| e.to_string())?;
-    if let Some(state) = runtime.state() {
-        symphony_host::audit::audit_health_events(&conductor, state.audit());
+    if let Err(e) = platform.flush() {
+        eprintln!("warning: {e}");
     }
-    Ok(conductor)
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-/// The refusal for `id` when the health history says it is quarantined.
-fn quarantine_refusal(runtime: &Runtime, id: &str) -> Result<Option<ConductorError>, String> {
-    let Some(state) = runtime.state() else { return Ok(None) };
-    let store = state.open_health_store().map_err(|e| e.to_string())?;
-    let monitor = HealthMonitor::with_store(
-        runtime.config().anomaly.clone(),
-        Arc::new(SystemClock::default()),
-        HealthEvents::default(),
-        Box::new(store),
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(monitor
-        .quarantine_remaining_ms(id)
-        .map(|retry_after_ms| ConductorError::Quarantined { extension: id.to_owned(), retry_after_ms }))
-}
-
-fn resolve_chain(runtime: &Runtime, steps: &[FallbackStep]) -> Vec<ResolvedStep> {
-    let mut chain = Vec::with_capacity(steps.len());
-    for step in steps {
-        match step {
-            FallbackStep::Extension(reference) => match runtime.load(reference) {
-                Ok(ext) => {
-                    let features = ext.manifest().features.clone();
-                    let demand = Some(ext.demand());
-                    chain.push(ResolvedStep::Target(FallbackTarget {
-                        invoker: Arc::new(ext),
-                        features,
-                        demand,
-                    }));
-                }
-                Err(e) => eprintln!("warning: fallback `{reference}` skipped: {e}"),
-            },
-            FallbackStep::Static(value) => match Payload::json(value) {
-                Ok(payload) => chain.push(ResolvedStep::Static(payload)),
-                Err(e) => eprintln!("warning: static fallback skipped: {e}"),
-            },
-            FallbackStep::LastGood => chain.push(ResolvedStep::LastGood),
-        }
+/// A call refused before it ran: the typed error and zero usage.
+fn print_refusal(as_json: bool, error: &CallError) {
+    let report = error.report();
+    if as_json {
+        println!("{}", json!({"status": "error", "error": report, "usage": zero_usage()}));
+    } else {
+        eprintln!("error: {} ({}/{}, {})", report.message, report.source, report.kind, report.class);
     }
-    chain
 }
 
 fn usage_json(usage: &Usage) -> Value {

@@ -283,6 +283,17 @@ pub enum HostError {
         /// What was wrong.
         reason: String,
     },
+    /// No extension matches the reference: not a manifest path, not a directory holding one,
+    /// not a name (or `name@version`) in the extension directories.
+    #[error("{}", not_found_message(reference, searched, unreadable))]
+    ExtensionNotFound {
+        /// What the caller asked for.
+        reference: String,
+        /// The extension directories searched.
+        searched: Vec<PathBuf>,
+        /// Manifests met on the way that could not be read (one may be the one meant).
+        unreadable: Vec<ConfigFileError>,
+    },
     /// The extension's manifest (or the platform config) is invalid.
     #[error(transparent)]
     ManifestInvalid(#[from] ConfigFileError),
@@ -369,6 +380,7 @@ impl HostError {
             Self::OutputTooLarge { .. } => "output_too_large",
             Self::GuestTrap { .. } => "guest_trap",
             Self::InvalidComponent { .. } => "invalid_component",
+            Self::ExtensionNotFound { .. } => "extension_not_found",
             Self::ManifestInvalid(_) => "manifest_invalid",
             Self::IncompatibleApi { .. } => "incompatible_api",
             Self::PoolExhausted => "instance_pool_exhausted",
@@ -390,6 +402,21 @@ impl HostError {
             _ => ErrorClass::Fatal,
         }
     }
+}
+
+/// The message of [`HostError::ExtensionNotFound`].
+fn not_found_message(reference: &str, searched: &[PathBuf], unreadable: &[ConfigFileError]) -> String {
+    let dirs: Vec<String> = searched.iter().map(|d| d.display().to_string()).collect();
+    let mut message = format!(
+        "no extension `{reference}`: not a manifest, a directory with {}, or a name in {}",
+        crate::manifest::MANIFEST_FILE_NAME,
+        if dirs.is_empty() { "(no extension directories)".to_owned() } else { dirs.join(", ") }
+    );
+    for broken in unreadable {
+        message.push_str("; unreadable manifest ");
+        message.push_str(&broken.to_string());
+    }
+    message
 }
 
 /// Why one call failed: the guest's typed error or the sandbox's.

@@ -60,6 +60,7 @@ pub fn counts_as_failure(error: &CallError) -> bool {
             | HostError::IdentityMismatch { .. }
             | HostError::PoolExhausted
             | HostError::InvalidComponent { .. }
+            | HostError::ExtensionNotFound { .. }
             | HostError::ManifestInvalid(_)
             | HostError::IncompatibleApi { .. }
             | HostError::HashMismatch { .. }
