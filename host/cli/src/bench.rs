@@ -5,10 +5,12 @@
 //! The in-flight memory scenario runs in a child process of this same binary (hidden flag
 //! `--in-flight-child N`), one per N, so that no earlier scenario's memory is in its peak.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use clap::Args;
+
+use super::command_error::CommandError;
 use serde_json::json;
 
 use super::EXIT_UNUSABLE;
@@ -80,11 +82,12 @@ enum Output {
     Child(String),
 }
 
-fn measure_all(config: &PlatformConfig, state_dir: &Path, args: &BenchArgs) -> Result<Output, String> {
+fn measure_all(config: &PlatformConfig, state_dir: &Path, args: &BenchArgs) -> Result<Output, CommandError> {
     let options = BenchOptions { quick: args.quick, calls: args.calls };
     if let Some(n) = args.in_flight_child {
-        let measured = in_flight::measure(config, n, options).map_err(|e| e.to_string())?;
-        return serde_json::to_string(&measured).map(Output::Child).map_err(|e| e.to_string());
+        let measured = in_flight::measure(config, n, options)
+            .map_err(|source| CommandError::Bench { scenario: Scenario::InFlightMemory.name(), source })?;
+        return Ok(Output::Child(serde_json::to_string(&measured)?));
     }
     let scenarios: Vec<Scenario> = if args.scenario.is_empty() {
         Scenario::ALL.to_vec()
@@ -99,16 +102,22 @@ fn measure_all(config: &PlatformConfig, state_dir: &Path, args: &BenchArgs) -> R
         let measured = if scenario == Scenario::InFlightMemory {
             in_flight_in_children(config, state_dir, args.quick)
         } else {
-            bench::run_scenario(config, scenario, options).map_err(|e| e.to_string())
+            bench::run_scenario(config, scenario, options)
+                .map_err(|source| CommandError::Bench { scenario: scenario.name(), source })
         };
-        rows.extend(measured.map_err(|e| format!("{}: {e}", scenario.name()))?);
+        rows.extend(measured?);
     }
     Ok(Output::Report(Report { machine: Machine::detect(), quick: args.quick, rows }))
 }
 
 /// One fresh process of this binary per in-flight count.
-fn in_flight_in_children(config: &PlatformConfig, state_dir: &Path, quick: bool) -> Result<Vec<Row>, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+fn in_flight_in_children(
+    config: &PlatformConfig,
+    state_dir: &Path,
+    quick: bool,
+) -> Result<Vec<Row>, CommandError> {
+    let exe = std::env::current_exe()
+        .map_err(|source| CommandError::Read { path: PathBuf::from("/proc/self/exe"), source })?;
     let mut rows = Vec::new();
     for n in in_flight::IN_FLIGHT_COUNTS {
         let mut command = Command::new(&exe);
@@ -119,15 +128,16 @@ fn in_flight_in_children(config: &PlatformConfig, state_dir: &Path, quick: bool)
         if quick {
             command.arg("--quick");
         }
-        let output = command.output().map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+        let output = command.output().map_err(|e| CommandError::BenchChild {
+            count: n,
+            reason: format!("cannot run {}: {e}", exe.display()),
+        })?;
         if !output.status.success() {
-            return Err(format!(
-                "in-flight child for {n} calls failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
+            let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+            return Err(CommandError::BenchChild { count: n, reason: format!("failed: {stderr}") });
         }
         let measured: in_flight::InFlight = serde_json::from_slice(&output.stdout)
-            .map_err(|e| format!("in-flight child for {n} calls printed no result: {e}"))?;
+            .map_err(|e| CommandError::BenchChild { count: n, reason: format!("printed no result: {e}") })?;
         rows.push(measured.row());
     }
     Ok(rows)

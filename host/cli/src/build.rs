@@ -8,10 +8,11 @@ use std::time::Instant;
 
 use symphony_host::integrity::sha256_hex;
 
+use super::command_error::CommandError;
 use super::{EXIT_UNUSABLE, display};
 use symphony_host::config::PlatformConfig;
 use symphony_host::extension_build::{
-    BuildError, BuiltExtension, build_extension, ensure_wasm_target, find_extension_crates,
+    BuiltExtension, build_extension, ensure_wasm_target, find_extension_crates,
 };
 use symphony_host::state::StateDir;
 
@@ -29,39 +30,28 @@ pub(crate) fn run(config: &PlatformConfig, state_dir: &Path, dirs: Vec<PathBuf>)
     }
 }
 
-/// Why building and pinning failed.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum BuildAndPinError {
-    #[error(transparent)]
-    Build(#[from] BuildError),
-    #[error("cannot record pins: {0}")]
-    Pin(String),
-}
-
 /// Build every crate under `dirs` (default: the configured extension directories) and pin it.
 pub(crate) fn build_all(
     config: &PlatformConfig,
     state_dir: &Path,
     dirs: Vec<PathBuf>,
     verbose: bool,
-) -> Result<Vec<BuiltExtension>, BuildAndPinError> {
+) -> Result<Vec<BuiltExtension>, CommandError> {
     let dirs = if dirs.is_empty() { config.extension_dirs.clone() } else { dirs };
     let crates = find_extension_crates(&dirs);
     if crates.is_empty() {
         return Ok(Vec::new());
     }
     ensure_wasm_target()?;
-    let state = StateDir::open(state_dir).map_err(|e| BuildAndPinError::Pin(e.to_string()))?;
+    let state = StateDir::open(state_dir)?;
     let mut built = Vec::with_capacity(crates.len());
     for crate_dir in crates {
         let started = Instant::now();
         let one = build_extension(&crate_dir, None)?;
-        let bytes =
-            std::fs::read(&one.manifest.component_path).map_err(|e| BuildAndPinError::Pin(e.to_string()))?;
+        let bytes = std::fs::read(&one.manifest.component_path)
+            .map_err(|source| CommandError::Read { path: one.manifest.component_path.clone(), source })?;
         let sha256 = sha256_hex(&bytes);
-        state
-            .pin(&one.manifest.id(), &sha256, "symphony build")
-            .map_err(|e| BuildAndPinError::Pin(e.to_string()))?;
+        state.pin(&one.manifest.id(), &sha256, "symphony build")?;
         if verbose {
             println!(
                 "built {:<24} → {} ({}, {:.1} s, sha256 {}…)",

@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 mod build;
 mod check;
+mod command_error;
 mod demo;
 mod demo_conductor;
 mod demo_health;
@@ -147,7 +148,10 @@ async fn dispatch(cli: Cli) -> ExitCode {
 
 /// The runtime every command that loads extensions uses: the config's engine plus the state
 /// directory (pins, compiled cache, audit log).
-fn open_runtime(config: PlatformConfig, state_dir: &std::path::Path) -> Result<Runtime, String> {
-    let state = StateDir::open(state_dir).map_err(|e| e.to_string())?;
-    Ok(Runtime::new(config).map_err(|e| e.to_string())?.with_state(state))
+fn open_runtime(
+    config: PlatformConfig,
+    state_dir: &std::path::Path,
+) -> Result<Runtime, command_error::CommandError> {
+    let state = StateDir::open(state_dir)?;
+    Ok(Runtime::new(config)?.with_state(state))
 }

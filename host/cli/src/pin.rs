@@ -7,19 +7,20 @@ use std::process::ExitCode;
 use symphony_host::integrity::sha256_hex;
 
 use super::EXIT_UNUSABLE;
+use super::command_error::CommandError;
 use symphony_host::config::PlatformConfig;
 use symphony_host::runtime::Runtime;
 use symphony_host::state::StateDir;
 
 pub(crate) fn run(config: PlatformConfig, state_dir: &Path, reference: &str) -> ExitCode {
-    let pinned = (|| -> Result<(String, String, Option<String>), String> {
-        let runtime = Runtime::new(config).map_err(|e| e.to_string())?;
-        let manifest = runtime.find(reference).map_err(|e| e.to_string())?;
+    let pinned = (|| -> Result<(String, String, Option<String>), CommandError> {
+        let runtime = Runtime::new(config)?;
+        let manifest = runtime.find(reference)?;
         let bytes = std::fs::read(&manifest.component_path)
-            .map_err(|e| format!("{}: {e}", manifest.component_path.display()))?;
+            .map_err(|source| CommandError::Read { path: manifest.component_path.clone(), source })?;
         let sha256 = sha256_hex(&bytes);
-        let state = StateDir::open(state_dir).map_err(|e| e.to_string())?;
-        let previous = state.pin(&manifest.id(), &sha256, "symphony pin").map_err(|e| e.to_string())?;
+        let state = StateDir::open(state_dir)?;
+        let previous = state.pin(&manifest.id(), &sha256, "symphony pin")?;
         Ok((manifest.id(), sha256, previous))
     })();
     match pinned {

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use self::denials::CapabilityKind;
+
 /// How a granted directory may be used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -113,8 +115,8 @@ pub struct GrantedDir {
 /// One decision about one requested capability, for reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CapabilityDecision {
-    /// `filesystem`, `env`, `clocks`, `random`, `stdio` or `network`.
-    pub capability: &'static str,
+    /// Which capability (`filesystem`, `env`, `clocks`, `random`, `stdio`, `network`).
+    pub capability: CapabilityKind,
     /// What was asked (`/data <- sandbox (read-write)`, `GREETING`, `127.0.0.1:8080`, …).
     pub requested: String,
     /// Whether it was granted.
@@ -204,7 +206,7 @@ impl CapabilityPolicy {
             };
             match (canonical, allowed) {
                 (None, _) => grant.decisions.push(CapabilityDecision {
-                    capability: "filesystem",
+                    capability: CapabilityKind::Filesystem,
                     requested,
                     granted: false,
                     reason: format!("{} does not exist", dir.host.display()),
@@ -221,7 +223,7 @@ impl CapabilityPolicy {
                         reason.push_str("; lowered to read-only (no rule covering this directory allows filesystem_write)");
                     }
                     grant.decisions.push(CapabilityDecision {
-                        capability: "filesystem",
+                        capability: CapabilityKind::Filesystem,
                         requested,
                         granted: true,
                         reason,
@@ -229,7 +231,7 @@ impl CapabilityPolicy {
                     grant.filesystem.push(GrantedDir { host, guest: dir.guest.clone(), access });
                 }
                 (Some(_), None) => grant.decisions.push(CapabilityDecision {
-                    capability: "filesystem",
+                    capability: CapabilityKind::Filesystem,
                     requested,
                     granted: false,
                     reason: format!("not under any directory a policy rule allows for `{extension}`"),
@@ -243,14 +245,14 @@ impl CapabilityPolicy {
                 Some((i, rule, value)) => {
                     grant.env.insert(name.clone(), value.clone());
                     CapabilityDecision {
-                        capability: "env",
+                        capability: CapabilityKind::Env,
                         requested: name.clone(),
                         granted: true,
                         reason: rule.describe(i),
                     }
                 }
                 None => CapabilityDecision {
-                    capability: "env",
+                    capability: CapabilityKind::Env,
                     requested: name.clone(),
                     granted: false,
                     reason: no_rule(),
@@ -259,22 +261,23 @@ impl CapabilityPolicy {
             grant.decisions.push(decision);
         }
 
-        let mut flag = |capability: &'static str, asked: bool, allow: fn(&CapabilityRule) -> bool| -> bool {
-            if !asked {
-                return false;
-            }
-            let found = rules.iter().find(|(_, r)| allow(r));
-            grant.decisions.push(CapabilityDecision {
-                capability,
-                requested: capability.to_owned(),
-                granted: found.is_some(),
-                reason: found.map_or_else(no_rule, |(i, r)| r.describe(*i)),
-            });
-            found.is_some()
-        };
-        let clocks = flag("clocks", declared.clocks, |r| r.clocks);
-        let random = flag("random", declared.random, |r| r.random);
-        let stdio = flag("stdio", declared.stdio, |r| r.stdio);
+        let mut flag =
+            |capability: CapabilityKind, asked: bool, allow: fn(&CapabilityRule) -> bool| -> bool {
+                if !asked {
+                    return false;
+                }
+                let found = rules.iter().find(|(_, r)| allow(r));
+                grant.decisions.push(CapabilityDecision {
+                    capability,
+                    requested: capability.to_string(),
+                    granted: found.is_some(),
+                    reason: found.map_or_else(no_rule, |(i, r)| r.describe(*i)),
+                });
+                found.is_some()
+            };
+        let clocks = flag(CapabilityKind::Clocks, declared.clocks, |r| r.clocks);
+        let random = flag(CapabilityKind::Random, declared.random, |r| r.random);
+        let stdio = flag(CapabilityKind::Stdio, declared.stdio, |r| r.stdio);
         grant.clocks = clocks;
         grant.random = random;
         grant.stdio = stdio;
@@ -285,7 +288,7 @@ impl CapabilityPolicy {
                 grant.network.push(destination.clone());
             }
             grant.decisions.push(CapabilityDecision {
-                capability: "network",
+                capability: CapabilityKind::Network,
                 requested: destination.clone(),
                 granted: found.is_some(),
                 reason: found.map_or_else(no_rule, |(i, r)| r.describe(*i)),

@@ -35,7 +35,7 @@ pub enum CapabilityKind {
 
 impl std::fmt::Display for CapabilityKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Self::Filesystem => "filesystem",
             Self::Env => "env",
             Self::Clocks => "clocks",
