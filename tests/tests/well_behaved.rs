@@ -109,8 +109,10 @@ async fn a_broken_manifest_met_while_searching_by_name_is_reported_not_skipped()
     let broken = dir.path().join("broken");
     std::fs::create_dir(&broken).expect("mkdir");
     std::fs::write(broken.join("extension.toml"), "name = \"wanted\"\nversion = 1\n").expect("write");
-    let mut config = symphony_host::PlatformConfig::default();
-    config.extension_dirs = vec![dir.path().to_path_buf()];
+    let config = symphony_host::PlatformConfig {
+        extension_dirs: vec![dir.path().to_path_buf()],
+        ..Default::default()
+    };
     let runtime = symphony_host::Runtime::new(config).expect("runtime");
     let err = runtime.load("wanted").expect_err("the only manifest named so is broken");
     let HostError::ExtensionNotFound { reference, unreadable, .. } = err else {

@@ -16,6 +16,7 @@ pub mod invoke;
 pub mod profile;
 pub mod reservation;
 pub mod retry;
+pub mod scripted;
 #[cfg(test)]
 mod tests;
 

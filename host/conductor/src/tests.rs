@@ -1,39 +1,13 @@
 //! The composed conductor with fakes: fallback chains, required features, degraded answers.
 
-use std::sync::Mutex;
-
 use super::*;
+use crate::scripted::ScriptedInvoke;
 use symphony_types::error::{ExtensionError, HostError};
 use symphony_types::payload::JSON_CONTENT_TYPE;
 
-/// Answers from a script, counting calls.
-struct Scripted {
-    id: &'static str,
-    answers: Mutex<Vec<Result<Payload, CallError>>>,
-    calls: Mutex<u32>,
-}
-
-impl Scripted {
-    fn new(id: &'static str, answers: Vec<Result<Payload, CallError>>) -> Arc<Self> {
-        Arc::new(Self { id, answers: Mutex::new(answers), calls: Mutex::new(0) })
-    }
-    fn calls(&self) -> u32 {
-        *self.calls.lock().unwrap()
-    }
-}
-
-impl Invoke for Scripted {
-    fn id(&self) -> String {
-        self.id.to_owned()
-    }
-    fn invoke(&self, _request: CallRequest) -> invoke::InvokeFuture<'_> {
-        *self.calls.lock().unwrap() += 1;
-        let next = {
-            let mut answers = self.answers.lock().unwrap();
-            if answers.is_empty() { Err(unable()) } else { answers.remove(0) }
-        };
-        Box::pin(async move { InvokeOutcome { result: next, usage: Usage::default(), log: None } })
-    }
+/// Answers from a script, then with `unable()`, counting calls.
+fn scripted(id: &str, answers: Vec<Result<Payload, CallError>>) -> Arc<ScriptedInvoke> {
+    Arc::new(ScriptedInvoke::new(id).replies(answers).otherwise(|| Err(unable())))
 }
 
 fn ok(text: &str) -> Result<Payload, CallError> {
@@ -52,7 +26,7 @@ fn conductor() -> Conductor {
     )
 }
 
-fn target(invoker: Arc<Scripted>, features: &[&str]) -> ResolvedStep {
+fn target(invoker: Arc<ScriptedInvoke>, features: &[&str]) -> ResolvedStep {
     ResolvedStep::Target(FallbackTarget {
         invoker,
         features: features.iter().map(|f| (*f).to_owned()).collect(),
@@ -66,8 +40,8 @@ fn request() -> CallRequest {
 
 #[tokio::test]
 async fn an_older_version_serves_when_the_newer_cannot() {
-    let newer = Scripted::new("summarize@2.0.0", vec![Err(unable())]);
-    let older = Scripted::new("summarize@1.0.0", vec![ok("\"v1\"")]);
+    let newer = scripted("summarize@2.0.0", vec![Err(unable())]);
+    let older = scripted("summarize@1.0.0", vec![ok("\"v1\"")]);
     let chain = [target(older.clone(), &["summarize"])];
     let outcome = conductor()
         .call_with_fallback("balanced", newer.as_ref(), None, &chain, &["summarize".into()], request())
@@ -80,9 +54,9 @@ async fn an_older_version_serves_when_the_newer_cannot() {
 
 #[tokio::test]
 async fn a_fallback_lacking_a_required_feature_is_skipped() {
-    let primary = Scripted::new("a@1", vec![Err(unable())]);
-    let lacking = Scripted::new("b@1", vec![ok("\"b\"")]);
-    let fitting = Scripted::new("c@1", vec![ok("\"c\"")]);
+    let primary = scripted("a@1", vec![Err(unable())]);
+    let lacking = scripted("b@1", vec![ok("\"b\"")]);
+    let fitting = scripted("c@1", vec![ok("\"c\"")]);
     let chain = [target(lacking.clone(), &["other"]), target(fitting.clone(), &["needed", "other"])];
     let outcome = conductor()
         .call_with_fallback("balanced", primary.as_ref(), None, &chain, &["needed".into()], request())
@@ -94,7 +68,7 @@ async fn a_fallback_lacking_a_required_feature_is_skipped() {
 #[tokio::test]
 async fn degraded_answers_are_marked_and_last_good_is_per_input() {
     let conductor = conductor();
-    let primary = Scripted::new("p@1", vec![ok("\"fresh\""), Err(unable()), Err(unable())]);
+    let primary = scripted("p@1", vec![ok("\"fresh\""), Err(unable()), Err(unable())]);
     let chain = [ResolvedStep::LastGood];
     let first =
         conductor.call_with_fallback("balanced", primary.as_ref(), None, &chain, &[], request()).await;
@@ -117,11 +91,9 @@ async fn degraded_answers_are_marked_and_last_good_is_per_input() {
 
 #[tokio::test]
 async fn caller_faults_do_not_fall_back() {
-    let primary = Scripted::new(
-        "p@1",
-        vec![Err(CallError::Guest(ExtensionError::InvalidInput { message: "bad".into() }))],
-    );
-    let alternative = Scripted::new("q@1", vec![ok("\"q\"")]);
+    let primary =
+        scripted("p@1", vec![Err(CallError::Guest(ExtensionError::InvalidInput { message: "bad".into() }))]);
+    let alternative = scripted("q@1", vec![ok("\"q\"")]);
     let chain = [target(alternative.clone(), &[])];
     let outcome =
         conductor().call_with_fallback("balanced", primary.as_ref(), None, &chain, &[], request()).await;
@@ -132,8 +104,8 @@ async fn caller_faults_do_not_fall_back() {
 
 #[tokio::test]
 async fn limit_breaches_fall_back_too() {
-    let primary = Scripted::new("p@2", vec![Err(CallError::Host(HostError::OutOfFuel { limit_fuel: 10 }))]);
-    let alternative = Scripted::new("p@1", vec![ok("\"ok\"")]);
+    let primary = scripted("p@2", vec![Err(CallError::Host(HostError::OutOfFuel { limit_fuel: 10 }))]);
+    let alternative = scripted("p@1", vec![ok("\"ok\"")]);
     let outcome = conductor()
         .call_with_fallback("balanced", primary.as_ref(), None, &[target(alternative, &[])], &[], request())
         .await;
@@ -158,12 +130,12 @@ async fn each_profile_retries_within_its_own_budget_settings() {
     let down =
         || CallError::Guest(ExtensionError::Unavailable { message: "down".into(), retry_after_ms: None });
 
-    let stingy = Scripted::new("stingy@1.0.0", vec![Err(down()), Err(down()), Err(down()), Err(down())]);
+    let stingy = scripted("stingy@1.0.0", vec![Err(down()), Err(down()), Err(down()), Err(down())]);
     let outcome = conductor.call_profile("stingy", stingy.as_ref(), None, request()).await;
     assert!(outcome.result.is_err());
     assert_eq!(stingy.calls(), 1, "a budget of nothing allows no retry");
 
-    let generous = Scripted::new("generous@1.0.0", vec![Err(down()), Err(down()), Err(down()), Err(down())]);
+    let generous = scripted("generous@1.0.0", vec![Err(down()), Err(down()), Err(down()), Err(down())]);
     let outcome = conductor.call_profile("generous", generous.as_ref(), None, request()).await;
     assert!(outcome.result.is_err());
     assert_eq!(generous.calls(), 4, "its own budget allows every attempt");

@@ -2,13 +2,13 @@
 //! fires on the input made for it, each action takes effect, quarantines escalate, respect the
 //! platform-wide cap, expire, lift and survive a restart.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast::Receiver;
 
 use super::*;
-use crate::invoke::{InvokeFuture, InvokeOutcome, ObservedFuture, ObservedOutcome};
+use crate::scripted::{ScriptedInvoke, ScriptedReply};
 use crate::{BreakerPolicy, BreakerState, Conductor, HealthEvent, ManualClock, RetryPolicy};
 use symphony_types::capability::denials::{CapabilityDenial, CapabilityKind};
 use symphony_types::error::{CallError, ConductorError, ExtensionError};
@@ -16,30 +16,14 @@ use symphony_types::expected_profile::ExpectedProfile;
 use symphony_types::payload::{CallRequest, JSON_CONTENT_TYPE, Payload};
 use symphony_types::usage::Usage;
 
-/// An extension whose every call reports the usage `shape(n)` for its n-th call (0-based).
-struct Shaped {
-    id: &'static str,
+/// An extension whose n-th call (0-based) reports the usage, failure and denials `shape(n)`.
+fn shaped(
+    id: &str,
     expectations: Expectations,
-    shape: Box<dyn Fn(u64) -> (Usage, bool, Vec<CapabilityDenial>) + Send + Sync>,
-    calls: Mutex<u64>,
-}
-
-impl Shaped {
-    fn new(
-        id: &'static str,
-        expectations: Expectations,
-        shape: impl Fn(u64) -> (Usage, bool, Vec<CapabilityDenial>) + Send + Sync + 'static,
-    ) -> Self {
-        Self { id, expectations, shape: Box::new(shape), calls: Mutex::new(0) }
-    }
-
-    fn next(&self) -> ObservedOutcome {
-        let n = {
-            let mut calls = self.calls.lock().unwrap();
-            *calls += 1;
-            *calls - 1
-        };
-        let (usage, fail, denials) = (self.shape)(n);
+    shape: impl Fn(u64) -> (Usage, bool, Vec<CapabilityDenial>) + Send + Sync + 'static,
+) -> ScriptedInvoke {
+    ScriptedInvoke::new(id).with_expectations(expectations).otherwise_by_call(move |n| {
+        let (usage, fail, denials) = shape(n);
         let result = if fail {
             Err(CallError::Guest(ExtensionError::Unavailable {
                 message: "down".into(),
@@ -48,25 +32,8 @@ impl Shaped {
         } else {
             Ok(Payload::new(JSON_CONTENT_TYPE, b"{}".to_vec()))
         };
-        ObservedOutcome { outcome: InvokeOutcome { result, usage, log: None }, denials }
-    }
-}
-
-impl Invoke for Shaped {
-    fn id(&self) -> String {
-        self.id.to_owned()
-    }
-    fn invoke(&self, _request: CallRequest) -> InvokeFuture<'_> {
-        let observed = self.next();
-        Box::pin(async move { observed.outcome })
-    }
-    fn expectations(&self) -> Expectations {
-        self.expectations
-    }
-    fn invoke_observed(&self, _request: CallRequest) -> ObservedFuture<'_> {
-        let observed = self.next();
-        Box::pin(async move { observed })
-    }
+        ScriptedReply::new(result).with_usage(usage).with_denials(denials)
+    })
 }
 
 fn usage(fuel: u64, memory_bytes: u64) -> Usage {
@@ -111,10 +78,10 @@ fn kinds(events: &[HealthEvent]) -> Vec<AnomalyKind> {
 }
 
 /// A miner: declares 1M fuel per call, burns 45M of its 50M every call.
-fn miner() -> Shaped {
+fn miner() -> ScriptedInvoke {
     let mut expectations = limits(50_000_000, 32 << 20);
     expectations.expected.fuel = Some(1_000_000);
-    Shaped::new("miner@1.0.0", expectations, |_| (usage(44_500_000, 1 << 20), false, Vec::new()))
+    shaped("miner@1.0.0", expectations, |_| (usage(44_500_000, 1 << 20), false, Vec::new()))
 }
 
 #[tokio::test]
@@ -145,7 +112,7 @@ async fn a_miner_is_quarantined_once_the_violation_is_sustained_and_lifted_by_an
 
     let refused = conductor.call(&miner, request()).await;
     assert!(matches!(refused.result, Err(CallError::Conductor(ConductorError::Quarantined { .. }))));
-    assert_eq!(*miner.calls.lock().unwrap(), min_calls as u64, "the guest never ran");
+    assert_eq!(miner.calls(), min_calls as u64, "the guest never ran");
     let monitor = conductor.monitor().unwrap();
     assert_eq!(monitor.status("miner@1.0.0"), HealthState::Quarantined);
     assert_eq!(conductor.breakers().get("miner@1.0.0").unwrap().state(), BreakerState::Open);
@@ -190,8 +157,7 @@ async fn the_quarantine_cap_keeps_most_of_the_platform_serving() {
     let first = miner();
     let mut expectations = limits(50_000_000, 32 << 20);
     expectations.expected.fuel = Some(1_000_000);
-    let second =
-        Shaped::new("miner@2.0.0", expectations, |_| (usage(44_500_000, 1 << 20), false, Vec::new()));
+    let second = shaped("miner@2.0.0", expectations, |_| (usage(44_500_000, 1 << 20), false, Vec::new()));
     for _ in 0..DEFAULT_MIN_PROFILE_CALLS_FOR_TEST {
         let _ = conductor.call(&first, request()).await;
         let _ = conductor.call(&second, request()).await;
@@ -203,7 +169,17 @@ async fn the_quarantine_cap_keeps_most_of_the_platform_serving() {
     let report = conductor.monitor().unwrap().report(&[], None);
     let second_report = report.iter().find(|h| h.extension == "miner@2.0.0").unwrap();
     assert_eq!(second_report.status, HealthState::Degraded);
-    assert!(second_report.recent_anomalies[0].record.note.as_deref().unwrap().contains("cap"));
+    // The policy quarantines a profile violation; the cap alone turned it into a throttle (not
+    // time alone: it is about fuel; not an existing quarantine: it never had one).
+    let capped = &second_report.recent_anomalies[0].record;
+    assert!(matches!(capped.anomaly, Anomaly::ProfileViolation { metric: Metric::Fuel, .. }));
+    assert_eq!(
+        conductor.monitor().unwrap().policy().action(AnomalyKind::ProfileViolation),
+        Action::Quarantine
+    );
+    assert_eq!(capped.action, Action::Throttle);
+    assert!(capped.note.is_some(), "the record says why its action differs from the policy's");
+    assert_eq!((second_report.quarantines, second_report.quarantine.as_ref()), (0, None));
 }
 
 #[tokio::test]
@@ -212,7 +188,7 @@ async fn an_error_burst_throttles_to_one_call_at_a_time() {
     let conductor = conductor(&clock, AnomalyPolicy::default());
     let mut events = conductor.health().subscribe();
     // 48 calls failing 1 in 8 make the baseline; then everything fails.
-    let flaky = Shaped::new("flaky@1.0.0", limits(1_000_000, 16 << 20), |n| {
+    let flaky = shaped("flaky@1.0.0", limits(1_000_000, 16 << 20), |n| {
         (usage(5_000, 1 << 20), n >= 48 || n % 8 == 0, Vec::new())
     });
     for _ in 0..48 {
@@ -254,7 +230,7 @@ async fn growing_memory_is_predicted_before_the_limit_is_reached() {
     let conductor = conductor(&clock, AnomalyPolicy::default());
     let mut events = conductor.health().subscribe();
     let limit = 16u64 << 20;
-    let creep = Shaped::new("creep@1.0.0", limits(10_000_000, limit), |n| {
+    let creep = shaped("creep@1.0.0", limits(10_000_000, limit), |n| {
         (usage(10_000, (n + 1) << 20), false, Vec::new())
     });
     let mut first_warning = None;
@@ -284,7 +260,7 @@ async fn a_sustained_jump_against_its_own_history_is_a_baseline_shift() {
     let conductor = conductor(&clock, AnomalyPolicy::default());
     let mut events = conductor.health().subscribe();
     // Natural variation (fuel 90k..110k) for 64 calls, then ten times the fuel.
-    let shifting = Shaped::new("shift@1.0.0", limits(1_000_000_000, 64 << 20), |n| {
+    let shifting = shaped("shift@1.0.0", limits(1_000_000_000, 64 << 20), |n| {
         let fuel = if n < 64 { 90_000 + (n * 7_919) % 20_000 } else { 1_000_000 + n };
         (usage(fuel, 1 << 20), false, Vec::new())
     });
@@ -313,7 +289,7 @@ async fn an_attempt_at_an_undeclared_capability_is_reported_once_per_window() {
     let mut events = conductor.health().subscribe();
     let mut expectations = limits(1_000_000, 16 << 20);
     expectations.declared_capabilities = Some([CapabilityKind::Clocks].into_iter().collect());
-    let snooper = Shaped::new("snooper@1.0.0", expectations, |_| {
+    let snooper = shaped("snooper@1.0.0", expectations, |_| {
         let denials = vec![
             CapabilityDenial { capability: CapabilityKind::Clocks, target: "wall-clock".into(), attempts: 1 },
             CapabilityDenial { capability: CapabilityKind::Env, target: "environment".into(), attempts: 2 },
@@ -381,8 +357,8 @@ fn timed(guest_us: u64) -> Usage {
 }
 
 /// Guest time ~1 ms with a little natural variation for the first `calm` calls, then `slow`.
-fn slows_down(id: &'static str, calm: u64, slow: u64) -> Shaped {
-    Shaped::new(id, limits(1_000_000_000, 64 << 20), move |n| {
+fn slows_down(id: &'static str, calm: u64, slow: u64) -> ScriptedInvoke {
+    shaped(id, limits(1_000_000_000, 64 << 20), move |n| {
         let guest_us = if n < calm { 1_000 + (n * 37) % 100 } else { slow + n % 100 };
         (timed(guest_us), false, Vec::new())
     })
@@ -479,7 +455,7 @@ async fn time_alone_never_quarantines() {
     // Declares 1 ms, runs 40 ms every call: a sustained profile violation on guest time only.
     let mut expectations = limits(1_000_000_000, 64 << 20);
     expectations.expected.latency_ms = Some(1);
-    let slow = Shaped::new("slow@1.0.0", expectations, |_| (timed(40_000), false, Vec::new()));
+    let slow = shaped("slow@1.0.0", expectations, |_| (timed(40_000), false, Vec::new()));
     for _ in 0..16 {
         let _ = conductor.call(&slow, request()).await;
     }
@@ -504,7 +480,7 @@ async fn a_constant_baseline_and_one_outlier_raise_nothing() {
     let conductor = conductor(&clock, AnomalyPolicy::default());
     let mut events = conductor.health().subscribe();
     // Exactly the same fuel every call (MAD 0), then one call at a hundred times that.
-    let steady = Shaped::new("steady@1.0.0", limits(1_000_000_000, 64 << 20), |n| {
+    let steady = shaped("steady@1.0.0", limits(1_000_000_000, 64 << 20), |n| {
         let fuel = if n == 90 { 20_000_000 } else { 200_000 };
         (usage(fuel, 1 << 20), false, Vec::new())
     });

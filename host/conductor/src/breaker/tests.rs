@@ -4,8 +4,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use tokio::sync::broadcast::error::TryRecvError;
 
 use super::*;
 use crate::ManualClock;
-use crate::invoke::InvokeFuture;
+use crate::scripted::ScriptedInvoke;
 use symphony_types::error::ExtensionError;
 use symphony_types::payload::Payload;
 
@@ -95,50 +95,6 @@ fn refusal_hint(result: Result<Permit<'_>, ConductorError>) -> u64 {
     }
 }
 
-/// An extension that counts its calls, returns a scripted outcome, can take time on the
-/// manual clock, and can be held mid-call until a gate opens.
-struct FakeInvoke {
-    calls: AtomicUsize,
-    outcome: Mutex<fn() -> Outcome>,
-    clock: ManualClock,
-    latency: Duration,
-    gate: Option<Arc<Semaphore>>,
-}
-
-impl FakeInvoke {
-    fn new(clock: &ManualClock, outcome: fn() -> Outcome) -> Self {
-        Self {
-            calls: AtomicUsize::new(0),
-            outcome: Mutex::new(outcome),
-            clock: clock.clone(),
-            latency: Duration::ZERO,
-            gate: None,
-        }
-    }
-
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-}
-
-impl Invoke for FakeInvoke {
-    fn id(&self) -> String {
-        ID.to_owned()
-    }
-
-    fn invoke(&self, _request: CallRequest) -> InvokeFuture<'_> {
-        Box::pin(async move {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            if let Some(gate) = &self.gate {
-                gate.acquire().await.expect("the gate is never closed").forget();
-            }
-            self.clock.advance(self.latency);
-            let outcome = *self.outcome.lock().unwrap();
-            InvokeOutcome { result: outcome(), usage: Usage::default(), log: None }
-        })
-    }
-}
-
 /// Poll a future once, as an executor would when it starts it.
 async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
     std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *future).poll(cx))).await
@@ -180,7 +136,7 @@ fn opens_when_the_failure_ratio_is_reached() {
 #[tokio::test]
 async fn open_refuses_without_running_the_guest() {
     let fx = Fixture::new();
-    let fake = FakeInvoke::new(&fx.clock, unavailable);
+    let fake = ScriptedInvoke::new(ID).otherwise(unavailable);
     for _ in 0..10 {
         let outcome = fx.registry.invoke(&fake, &policy(), request()).await;
         assert!(matches!(outcome.result, Err(CallError::Guest(ExtensionError::Unavailable { .. }))));
@@ -204,7 +160,7 @@ async fn open_refuses_without_running_the_guest() {
 async fn guarded_invoke_and_call_are_refused_without_running() {
     let fx = Fixture::new();
     let breaker = fx.breaker();
-    let guarded = Guarded::new(FakeInvoke::new(&fx.clock, unavailable), Arc::clone(&breaker));
+    let guarded = Guarded::new(ScriptedInvoke::new(ID).otherwise(unavailable), Arc::clone(&breaker));
     for _ in 0..10 {
         let _ = guarded.invoke(request()).await;
     }
@@ -231,7 +187,7 @@ async fn half_open_lets_exactly_the_probes_through_concurrently_and_they_close_i
     fx.advance_ms(1);
 
     let gate = Arc::new(Semaphore::new(0));
-    let fake = FakeInvoke { gate: Some(Arc::clone(&gate)), ..FakeInvoke::new(&fx.clock, ok) };
+    let fake = ScriptedInvoke::new(ID).otherwise(ok).gate(Arc::clone(&gate));
     let policy = policy();
     let mut calls: Vec<_> = (0..4).map(|_| Box::pin(fx.registry.invoke(&fake, &policy, request()))).collect();
     for probe in &mut calls[..3] {
@@ -330,7 +286,7 @@ async fn invoke_times_calls_on_the_breaker_clock() {
     let fx = Fixture::new();
     // Ten 2.5 s calls span 25 s; a one-minute window keeps them all.
     let policy = policy().window_ms(60_000);
-    let fake = FakeInvoke { latency: Duration::from_millis(2_500), ..FakeInvoke::new(&fx.clock, ok) };
+    let fake = ScriptedInvoke::new(ID).otherwise(ok).latency(&fx.clock, Duration::from_millis(2_500));
     for _ in 0..10 {
         assert!(fx.registry.invoke(&fake, &policy, request()).await.result.is_ok());
     }
@@ -379,8 +335,8 @@ fn old_failures_slide_out_of_the_window() {
 async fn callers_sharing_the_registry_share_the_breaker() {
     let fx = Fixture::new();
     let (tenant_a, tenant_b) = (fx.registry.clone(), fx.registry.clone());
-    let failing = FakeInvoke::new(&fx.clock, unavailable);
-    let healthy_handle = FakeInvoke::new(&fx.clock, ok);
+    let failing = ScriptedInvoke::new(ID).otherwise(unavailable);
+    let healthy_handle = ScriptedInvoke::new(ID).otherwise(ok);
     assert!(Arc::ptr_eq(&tenant_a.for_extension(ID, &policy()), &tenant_b.for_extension(ID, &policy())));
 
     for _ in 0..10 {
@@ -441,7 +397,7 @@ async fn a_dropped_permit_frees_its_probe_slot() {
 
     // A caller that gives up mid-call drops the invoke future, and its permit with it.
     let gate = Arc::new(Semaphore::new(0));
-    let fake = FakeInvoke { gate: Some(gate), ..FakeInvoke::new(&fx.clock, ok) };
+    let fake = ScriptedInvoke::new(ID).otherwise(ok).gate(gate);
     let mut cancelled = Box::pin(breaker.invoke(&fake, request()));
     assert!(poll_once(&mut cancelled).await.is_pending());
     drop(cancelled);

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
@@ -16,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::*;
 use crate::ManualClock;
+use crate::scripted::ScriptedInvoke;
 use symphony_types::error::{CallError, HostError, TrapCode};
 use symphony_types::payload::Payload;
 
@@ -409,44 +409,18 @@ fn trap() -> Reply {
     Err(HostError::GuestTrap { code: TrapCode::Unreachable, message: "guest panicked".into() }.into())
 }
 
-/// An extension that notes what the pool held while it ran, optionally taking clock time.
-struct FakeInvoke {
-    pool: ResourcePool,
-    clock: ManualClock,
-    reply: fn() -> Reply,
-    work: Duration,
-    calls: AtomicUsize,
-    in_use_during_call: Mutex<Option<(u64, u64)>>,
-}
+/// What the pool held while a call ran, as `heavy` notes it.
+type InUseDuringCall = Arc<Mutex<Option<(u64, u64)>>>;
 
-impl FakeInvoke {
-    fn new(pool: &ResourcePool, clock: &ManualClock, reply: fn() -> Reply) -> Self {
-        Self {
-            pool: pool.clone(),
-            clock: clock.clone(),
-            reply,
-            work: Duration::ZERO,
-            calls: AtomicUsize::new(0),
-            in_use_during_call: Mutex::new(None),
-        }
-    }
-}
-
-impl Invoke for FakeInvoke {
-    fn id(&self) -> String {
-        "heavy@1.0.0".into()
-    }
-
-    fn invoke(&self, _request: CallRequest) -> InvokeFuture<'_> {
-        Box::pin(async move {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            *self.in_use_during_call.lock().unwrap() = Some(self.pool.in_use());
-            if !self.work.is_zero() {
-                self.clock.sleep(self.work).await;
-            }
-            InvokeOutcome { result: (self.reply)(), usage: Usage { fuel: 7, ..Usage::default() }, log: None }
-        })
-    }
+/// `heavy@1.0.0`: answers `reply()` reporting 7 fuel, noting what `pool` held while it ran.
+fn heavy(pool: &ResourcePool, reply: fn() -> Reply) -> (ScriptedInvoke, InUseDuringCall) {
+    let in_use_during_call = InUseDuringCall::default();
+    let (pool, noted) = (pool.clone(), Arc::clone(&in_use_during_call));
+    let fake = ScriptedInvoke::new("heavy@1.0.0")
+        .otherwise(reply)
+        .usage(Usage { fuel: 7, ..Usage::default() })
+        .on_call(move |_| *noted.lock().unwrap() = Some(pool.in_use()));
+    (fake, in_use_during_call)
 }
 
 fn request() -> CallRequest {
@@ -455,33 +429,34 @@ fn request() -> CallRequest {
 
 #[tokio::test]
 async fn reserved_holds_the_demand_during_the_call_and_releases_on_success_and_on_error() {
-    let (pool, clock) = pool(GIB);
+    let (pool, _clock) = pool(GIB);
     let demand = essential(64 * MIB);
     for (reply, succeeds) in [(ok as fn() -> Reply, true), (trap, false)] {
-        let reserved = Reserved::new(FakeInvoke::new(&pool, &clock, reply), pool.clone(), demand);
+        let (fake, in_use_during_call) = heavy(&pool, reply);
+        let reserved = Reserved::new(fake, pool.clone(), demand);
         assert_eq!(reserved.id(), "heavy@1.0.0");
         let outcome = reserved.invoke(request()).await;
         assert_eq!(outcome.result.is_ok(), succeeds);
         assert_eq!(outcome.usage.fuel, 7, "the inner outcome comes back untouched");
-        assert_eq!(*reserved.inner.in_use_during_call.lock().unwrap(), Some((64 * MIB, FUEL)));
+        assert_eq!(*in_use_during_call.lock().unwrap(), Some((64 * MIB, FUEL)));
         assert_eq!(pool.in_use(), (0, 0));
     }
 }
 
 #[tokio::test]
 async fn reserved_refusal_is_an_outcome_and_the_target_is_not_called() {
-    let (pool, clock) = pool(GIB);
-    let reserved = Reserved::new(FakeInvoke::new(&pool, &clock, ok), pool.clone(), essential(2 * GIB));
+    let (pool, _clock) = pool(GIB);
+    let reserved = Reserved::new(heavy(&pool, ok).0, pool.clone(), essential(2 * GIB));
     let outcome = reserved.invoke(request()).await;
     assert!(matches!(outcome.result, Err(CallError::Conductor(ConductorError::ExceedsBudget { .. }))));
     assert_eq!(outcome.usage, Usage::default());
-    assert_eq!(reserved.inner.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(reserved.inner.calls(), 0);
 }
 
 #[tokio::test]
 async fn reserved_releases_when_the_call_is_dropped_mid_await() {
     let (pool, clock) = pool(GIB);
-    let fake = FakeInvoke { work: Duration::from_secs(1), ..FakeInvoke::new(&pool, &clock, ok) };
+    let fake = heavy(&pool, ok).0.work(&clock, Duration::from_secs(1));
     let reserved = Reserved::new(fake, pool.clone(), essential(64 * MIB));
     let mut call = reserved.invoke(request());
     assert!(poll_once(&mut call).await.is_pending());

@@ -1,15 +1,14 @@
 //! The retrier against a scripted fake target, on a [`ManualClock`] the tests advance while the
 //! retrier waits: no real sleeps, no wall-clock assertions.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::invoke::InvokeFuture;
+use crate::scripted::ScriptedInvoke;
 use symphony_types::error::{ExtensionError, HostError};
 
 type Reply = Result<Payload, CallError>;
@@ -34,90 +33,16 @@ fn request() -> CallRequest {
     CallRequest::new(Payload::new("application/json", b"{}".to_vec()))
 }
 
-/// What the guest saw in one attempt.
-#[derive(Debug, Clone)]
-struct Seen {
-    attempt: u32,
-    request_id: String,
-    at: Duration,
-}
-
-/// A target that answers from a queue (then with `otherwise`), optionally taking clock time.
-struct ScriptedInvoke {
-    id: String,
-    clock: ManualClock,
-    replies: Mutex<VecDeque<Reply>>,
-    otherwise: fn() -> Reply,
-    work: Duration,
-    seen: Mutex<Vec<Seen>>,
-}
-
-impl ScriptedInvoke {
-    fn new(clock: &ManualClock, replies: impl IntoIterator<Item = Reply>) -> Self {
-        Self {
-            id: "flaky@1.0.0".into(),
-            clock: clock.clone(),
-            replies: Mutex::new(replies.into_iter().collect()),
-            otherwise: unavailable,
-            work: Duration::ZERO,
-            seen: Mutex::default(),
-        }
-    }
-
-    fn always(clock: &ManualClock, reply: fn() -> Reply) -> Self {
-        Self { otherwise: reply, ..Self::new(clock, []) }
-    }
-
-    fn named(self, id: &str) -> Self {
-        Self { id: id.into(), ..self }
-    }
-
-    fn taking(self, work: Duration) -> Self {
-        Self { work, ..self }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    fn calls(&self) -> usize {
-        self.seen.lock().unwrap().len()
-    }
-}
-
-impl Invoke for ScriptedInvoke {
-    fn id(&self) -> String {
-        self.id.clone()
-    }
-
-    fn invoke(&self, request: CallRequest) -> InvokeFuture<'_> {
-        Box::pin(async move {
-            let n = {
-                let mut seen = self.seen.lock().unwrap();
-                seen.push(Seen {
-                    attempt: request.attempt,
-                    request_id: request.request_id,
-                    at: self.clock.now(),
-                });
-                seen.len() as u64
-            };
-            if !self.work.is_zero() {
-                self.clock.sleep(self.work).await;
-            }
-            let queued = self.replies.lock().unwrap().pop_front();
-            InvokeOutcome {
-                result: queued.unwrap_or_else(self.otherwise),
-                usage: Usage {
-                    fuel: 100,
-                    memory_peak_bytes: 1_000 * n,
-                    wall_ms: 1,
-                    wall_us: 1_000,
-                    guest_us: 900,
-                },
-                log: None,
-            }
-        })
-    }
+/// `flaky@1.0.0`: answers what it is scripted to, then `unavailable`, noting each attempt's
+/// start on `clock`; attempt n (1-based) reports 100 fuel, n × 1 000 bytes and 1 ms.
+fn flaky(clock: &ManualClock) -> ScriptedInvoke {
+    ScriptedInvoke::new("flaky@1.0.0").clock(clock).otherwise(unavailable).usage_by_call(|n| Usage {
+        fuel: 100,
+        memory_peak_bytes: 1_000 * (n + 1),
+        wall_ms: 1,
+        wall_us: 1_000,
+        guest_us: 900,
+    })
 }
 
 fn retrier(clock: &ManualClock, policy: RetryPolicy) -> Arc<Retrier> {
@@ -161,10 +86,8 @@ async fn until_sleeping(clock: &ManualClock) {
 #[tokio::test]
 async fn transient_errors_are_retried_up_to_max_attempts_then_the_last_error_is_returned() {
     let clock = ManualClock::new();
-    let target = ScriptedInvoke::new(
-        &clock,
-        [rate_limited(0), unavailable(), Err(HostError::PoolExhausted.into()), ok()],
-    );
+    let target =
+        flaky(&clock).replies([rate_limited(0), unavailable(), Err(HostError::PoolExhausted.into()), ok()]);
     let outcome = retrier(&clock, no_waits()).run(&target, request()).await;
 
     assert!(matches!(outcome.result, Err(CallError::Host(HostError::PoolExhausted))));
@@ -177,7 +100,7 @@ async fn transient_errors_are_retried_up_to_max_attempts_then_the_last_error_is_
 #[tokio::test]
 async fn success_on_the_third_attempt_reports_attempts_one_to_three_as_the_guest_saw_them() {
     let clock = ManualClock::new();
-    let target = Arc::new(ScriptedInvoke::new(&clock, [unavailable(), unavailable(), ok()]));
+    let target = Arc::new(flaky(&clock).replies([unavailable(), unavailable(), ok()]));
     let request = request();
     let request_id = request.request_id.clone();
     let outcome = drive(&clock, spawn_run(&retrier(&clock, RetryPolicy::default()), &target, request)).await;
@@ -214,7 +137,7 @@ async fn fatal_and_recoverable_errors_are_never_retried() {
     ];
     let retrier = retrier(&clock, no_waits().max_attempts(5));
     for reply in replies {
-        let target = ScriptedInvoke::always(&clock, reply);
+        let target = flaky(&clock).otherwise(reply);
         let outcome = retrier.run(&target, request()).await;
         assert_eq!(target.calls(), 1);
         assert_eq!(outcome.attempts.len(), 1);
@@ -222,10 +145,10 @@ async fn fatal_and_recoverable_errors_are_never_retried() {
         assert!(matches!(class, Some(ErrorClass::Fatal | ErrorClass::Recoverable)));
     }
 
-    let fuel = ScriptedInvoke::always(&clock, replies[0]);
+    let fuel = flaky(&clock).otherwise(replies[0]);
     let outcome = retrier.run(&fuel, request()).await;
     assert!(matches!(outcome.result, Err(CallError::Host(HostError::OutOfFuel { .. }))));
-    let internal = ScriptedInvoke::always(&clock, replies[3]);
+    let internal = flaky(&clock).otherwise(replies[3]);
     let outcome = retrier.run(&internal, request()).await;
     assert!(matches!(outcome.result, Err(CallError::Guest(ExtensionError::Internal { .. }))));
 }
@@ -259,7 +182,7 @@ fn backoff_with_a_fixed_seed_stays_within_the_growing_exponential_bound() {
 #[tokio::test]
 async fn a_retry_hint_of_500_ms_makes_the_wait_at_least_500_ms() {
     let clock = ManualClock::new();
-    let target = Arc::new(ScriptedInvoke::new(&clock, [rate_limited(500), ok()]));
+    let target = Arc::new(flaky(&clock).replies([rate_limited(500), ok()]));
     let outcome =
         drive(&clock, spawn_run(&retrier(&clock, RetryPolicy::default()), &target, request())).await;
 
@@ -273,7 +196,7 @@ async fn a_retry_hint_of_500_ms_makes_the_wait_at_least_500_ms() {
 #[tokio::test]
 async fn a_hint_past_the_request_deadline_returns_the_guest_error_without_waiting() {
     let clock = ManualClock::new();
-    let target = Arc::new(ScriptedInvoke::new(&clock, [rate_limited(60_000), ok()]));
+    let target = Arc::new(flaky(&clock).replies([rate_limited(60_000), ok()]));
     let outcome =
         drive(&clock, spawn_run(&retrier(&clock, RetryPolicy::default()), &target, request())).await;
 
@@ -289,7 +212,7 @@ async fn the_budget_stops_retries_across_many_callers_and_refills_with_time() {
     let first = retrier(&clock, policy);
     let second =
         Retrier::new(policy, Arc::new(clock.clone())).with_budgets(first.budgets().clone()).with_seed(7);
-    let target = ScriptedInvoke::always(&clock, unavailable);
+    let target = flaky(&clock).otherwise(unavailable);
 
     let mut exhausted = 0;
     for call in 0..100 {
@@ -312,7 +235,7 @@ async fn the_budget_stops_retries_across_many_callers_and_refills_with_time() {
     assert!((20..=25).contains(&retries), "{retries} retries");
     assert!(exhausted >= 75, "{exhausted} calls stopped by the budget");
 
-    let other = ScriptedInvoke::always(&clock, unavailable).named("other@1.0.0");
+    let other = ScriptedInvoke::new("other@1.0.0").otherwise(unavailable);
     assert_eq!(first.run(&other, request()).await.attempts.len(), 3, "another extension has its own budget");
 
     let before = target.calls();
@@ -327,7 +250,7 @@ async fn the_budget_stops_retries_across_many_callers_and_refills_with_time() {
 #[tokio::test]
 async fn cancellation_during_backoff_stops_with_cancelled() {
     let clock = ManualClock::new();
-    let target = Arc::new(ScriptedInvoke::new(&clock, [rate_limited(1_000), ok()]));
+    let target = Arc::new(flaky(&clock).replies([rate_limited(1_000), ok()]));
     let cancel = CancelToken::new();
     let task =
         spawn_run(&retrier(&clock, RetryPolicy::default()), &target, request().cancel_token(cancel.clone()));
@@ -344,7 +267,7 @@ async fn cancellation_during_backoff_stops_with_cancelled() {
 #[tokio::test]
 async fn a_call_cancelled_before_it_starts_runs_no_attempt() {
     let clock = ManualClock::new();
-    let target = ScriptedInvoke::always(&clock, ok);
+    let target = flaky(&clock).otherwise(ok);
     let cancel = CancelToken::new();
     cancel.cancel();
     let outcome = retrier(&clock, RetryPolicy::default()).run(&target, request().cancel_token(cancel)).await;
@@ -359,7 +282,7 @@ async fn a_call_cancelled_before_it_starts_runs_no_attempt() {
 async fn the_request_deadline_bounds_total_time_and_returns_the_last_real_error() {
     let clock = ManualClock::new();
     let policy = RetryPolicy::default().max_attempts(10).base_backoff_ms(1).request_deadline_ms(1_000);
-    let target = Arc::new(ScriptedInvoke::always(&clock, || rate_limited(400)));
+    let target = Arc::new(flaky(&clock).otherwise(|| rate_limited(400)));
     let outcome = drive(&clock, spawn_run(&retrier(&clock, policy), &target, request())).await;
 
     // Attempts near 0, 400 and 800 ms; a fourth would start past 1 000 ms, so none is made.
@@ -374,7 +297,7 @@ async fn the_request_deadline_bounds_total_time_and_returns_the_last_real_error(
 async fn no_attempt_starts_after_the_deadline_and_a_running_one_is_not_cut_off() {
     let clock = ManualClock::new();
     let policy = no_waits().max_attempts(10).request_deadline_ms(1_000);
-    let target = Arc::new(ScriptedInvoke::always(&clock, unavailable).taking(ms(300)));
+    let target = Arc::new(flaky(&clock).otherwise(unavailable).work(&clock, ms(300)));
     let outcome = drive(&clock, spawn_run(&retrier(&clock, policy), &target, request())).await;
 
     // Starts at 0, 300, 600 and 900 ms; the fourth finishes at 1 200 ms with its real error.
@@ -387,7 +310,7 @@ async fn no_attempt_starts_after_the_deadline_and_a_running_one_is_not_cut_off()
 #[tokio::test]
 async fn with_no_time_at_all_the_deadline_error_is_returned_before_any_attempt() {
     let clock = ManualClock::new();
-    let target = ScriptedInvoke::always(&clock, ok);
+    let target = flaky(&clock).otherwise(ok);
     let outcome =
         retrier(&clock, RetryPolicy::default().request_deadline_ms(0)).run(&target, request()).await;
 
