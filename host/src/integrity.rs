@@ -55,11 +55,10 @@ pub enum IntegrityError {
         source: std::io::Error,
     },
     /// wasmtime could not compile the component.
-    #[error("cannot compile the component: {source}")]
+    #[error("cannot compile the component: {reason}")]
     Compile {
-        /// wasmtime's error.
-        #[source]
-        source: wasmtime::Error,
+        /// What the compiler said.
+        reason: String,
     },
 }
 

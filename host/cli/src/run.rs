@@ -123,10 +123,14 @@ fn conducted_json(outcome: &ConductedOutcome) -> Value {
         Ok(output) => json!({"status": "ok", "output": output_value(output)}),
         Err(err) => json!({"status": "error", "error": err.report()}),
     };
-    if let (Some(object), Ok(Value::Object(extra))) =
-        (value.as_object_mut(), serde_json::to_value(outcome.report()))
-    {
-        object.extend(extra);
+    if let Some(object) = value.as_object_mut() {
+        object.insert("served_by".to_owned(), json!(outcome.served_by));
+        object.insert("attempts".to_owned(), json!(outcome.attempts));
+        object.insert("fallback".to_owned(), json!(outcome.fallback));
+        object.insert("degraded".to_owned(), json!(outcome.degraded));
+        if let Some(error) = &outcome.last_attempt_error {
+            object.insert("last_attempt_error".to_owned(), json!(error.report()));
+        }
         object.insert("usage".to_owned(), usage_json(&outcome.usage));
         if let Some(log) = &outcome.log {
             object.insert("log".to_owned(), log_json(log));
@@ -148,7 +152,7 @@ fn print_conducted(outcome: &ConductedOutcome) {
     for a in &outcome.attempts {
         let result = a.error_kind.map_or_else(
             || "ok".to_owned(),
-            |kind| format!("{}/{kind}", a.error_source.as_deref().unwrap_or("?")),
+            |kind| a.error_source.map_or_else(|| kind.to_owned(), |source| format!("{source}/{kind}")),
         );
         println!("  attempt {} on {} after {} ms backoff: {result}", a.attempt, a.extension, a.backoff_ms);
     }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::anomaly::Expectations;
 use symphony_types::call_log::CallLog;
 use symphony_types::capability::denials::CapabilityDenial;
-use symphony_types::error::CallError;
+use symphony_types::error::{CallError, ErrorSource};
 use symphony_types::payload::{CallRequest, Payload};
 use symphony_types::usage::Usage;
 
@@ -113,8 +113,8 @@ pub struct Attempt {
     pub attempt: u32,
     /// `null` on success.
     pub error_kind: Option<&'static str>,
-    /// `guest` | `host` | `conductor`, `null` on success.
-    pub error_source: Option<String>,
+    /// Which layer failed the attempt (`guest` | `host` | `conductor` in JSON), `null` on success.
+    pub error_source: Option<ErrorSource>,
     /// How long the conductor waited before this attempt, in milliseconds.
     pub backoff_ms: u64,
 }

@@ -23,8 +23,6 @@ mod tests;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
-
 pub use anomaly::{AnomalyPolicy, HealthEventSink, HealthMonitor, HealthState, HistoryStore, Monitored};
 pub use breaker::{BreakerPolicy, BreakerRegistry, CircuitBreaker, Guarded};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -62,36 +60,6 @@ pub struct ConductedOutcome {
     pub last_attempt_error: Option<CallError>,
     /// The guest log of the last attempt that ran, within its budget.
     pub log: Option<CallLog>,
-}
-
-/// The `--json` fields a conducted call adds.
-#[derive(Debug, Serialize)]
-pub struct ConductedReport<'a> {
-    /// `name@version` that served.
-    pub served_by: &'a str,
-    /// Every attempt.
-    pub attempts: &'a [Attempt],
-    /// Served by a fallback.
-    pub fallback: bool,
-    /// Degraded result.
-    pub degraded: bool,
-    /// The last attempt's own error, when the conductor's error ended the call.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_attempt_error: Option<symphony_types::error::ErrorReport>,
-}
-
-impl ConductedOutcome {
-    /// The orchestration facts for reports.
-    #[must_use]
-    pub fn report(&self) -> ConductedReport<'_> {
-        ConductedReport {
-            served_by: &self.served_by,
-            attempts: &self.attempts,
-            fallback: self.fallback,
-            degraded: self.degraded,
-            last_attempt_error: self.last_attempt_error.as_ref().map(CallError::report),
-        }
-    }
 }
 
 /// Retry inside a circuit breaker per `extension@version`, then the route's fallback chain.
@@ -380,7 +348,7 @@ fn refused_outcome(id: String, refused: ConductorError) -> ConductedOutcome {
         extension: id.clone(),
         attempt: 1,
         error_kind: Some(error.kind()),
-        error_source: Some(error.source_layer().to_string()),
+        error_source: Some(error.source_layer()),
         backoff_ms: 0,
     };
     ConductedOutcome {

@@ -238,7 +238,7 @@ impl History {
             extension: self.extension.clone(),
             attempt,
             error_kind: error.map(CallError::kind),
-            error_source: error.map(|e| e.source_layer().to_string()),
+            error_source: error.map(CallError::source_layer),
             backoff_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
         });
         let used = &outcome.usage;

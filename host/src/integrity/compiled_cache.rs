@@ -178,13 +178,14 @@ impl CompiledCache {
             }
         }
 
-        let artifact =
-            engine.precompile_component(bytes).map_err(|source| IntegrityError::Compile { source })?;
+        let artifact = engine
+            .precompile_component(bytes)
+            .map_err(|e| IntegrityError::Compile { reason: format!("{e:#}") })?;
         if let Err(e) = write_atomically(&path, &cache_entry::encode(&artifact, &key, &actual)) {
             tracing::warn!(path = %path.display(), error = %e, "cannot store a compiled component");
         }
-        let component =
-            deserialize_checked(engine, &artifact).map_err(|source| IntegrityError::Compile { source })?;
+        let component = deserialize_checked(engine, &artifact)
+            .map_err(|e| IntegrityError::Compile { reason: format!("{e:#}") })?;
         let outcome = rejected.map_or(CacheOutcome::Miss, |reason| CacheOutcome::Rebuilt { reason });
         Ok((component, outcome))
     }

@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use super::*;
 use crate::clock::ManualClock;
 use crate::scripted::ScriptedInvoke;
-use symphony_types::error::{ExtensionError, HostError};
+use symphony_types::error::{ErrorSource, ExtensionError, HostError};
 
 type Reply = Result<Payload, CallError>;
 
@@ -114,8 +114,8 @@ async fn success_on_the_third_attempt_reports_attempts_one_to_three_as_the_guest
     assert_eq!(numbers, [1, 2, 3]);
     let kinds: Vec<_> = outcome.attempts.iter().map(|a| a.error_kind).collect();
     assert_eq!(kinds, [Some("unavailable"), Some("unavailable"), None]);
-    let sources: Vec<_> = outcome.attempts.iter().map(|a| a.error_source.as_deref()).collect();
-    assert_eq!(sources, [Some("guest"), Some("guest"), None]);
+    let sources: Vec<_> = outcome.attempts.iter().map(|a| a.error_source).collect();
+    assert_eq!(sources, [Some(ErrorSource::Guest), Some(ErrorSource::Guest), None]);
     assert!(outcome.attempts.iter().all(|a| a.extension == "flaky@1.0.0"));
     assert_eq!(outcome.attempts[0].backoff_ms, 0);
     assert_eq!(
