@@ -66,7 +66,7 @@ impl TestHost {
         symphony_host::extension_build::ensure_wasm_target()?;
         let built =
             symphony_host::extension_build::build_extension(crate_dir.as_ref(), Some(&harness_target_dir()))?;
-        let runtime = Runtime::new(config)?;
+        let runtime = Runtime::new(config)?.allow_unpinned();
         let extension = runtime.load_manifest(built.manifest)?;
         let executor = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

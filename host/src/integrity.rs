@@ -3,18 +3,20 @@
 //! whose entries are checksummed and never trusted unverified.
 //!
 //! Both live in the state directory: `<state_dir>/pins.toml` and `<state_dir>/cache/`. Hashing
-//! a component's bytes is [`sha256_hex`]; deciding when a missing pin is fatal, and auditing
-//! mismatches, is the runtime's.
+//! a component's bytes is [`sha256_hex`]; whether a missing pin is fatal is
+//! [`UnpinnedComponents`], chosen by the runtime; auditing the verdict is the state directory's.
 
 mod atomic_file;
 mod cache_entry;
 mod compiled_cache;
 mod pins;
+mod unpinned;
 
 use std::path::PathBuf;
 
 pub use compiled_cache::{CacheOutcome, CompiledCache, DEFAULT_CACHE_DIR_NAME, RebuildReason};
 pub use pins::{DEFAULT_PINS_FILE_NAME, Pin, PinStore};
+pub use unpinned::UnpinnedComponents;
 
 use symphony_types::config_file::ConfigFileError;
 

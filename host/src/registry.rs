@@ -15,6 +15,7 @@ use symphony_types::manifest::{ExtensionManifest, MANIFEST_FILE_NAME};
 use crate::audit::AuditEvent;
 use crate::component_info::{ApiVersion, ComponentInfo};
 use crate::engine::SandboxEngine;
+use crate::integrity::UnpinnedComponents;
 use crate::state::StateDir;
 
 /// Why an extension reference could not be resolved to a manifest.
@@ -118,12 +119,14 @@ pub(crate) struct Trusted {
     pub(crate) component: Component,
 }
 
-/// Read the component `manifest` names, check it against its pin (with a state directory) and
-/// compile it, through the compiled cache when there is one.
+/// Read the component `manifest` names, check it against its pin and compile it, through the
+/// compiled cache when there is a state directory. Without one there are no pins: the component
+/// is refused as unpinned unless `unpinned` allows it (then a warning is logged).
 pub(crate) fn prepare(
     engine: &SandboxEngine,
     manifest: &ExtensionManifest,
     state: Option<&StateDir>,
+    unpinned: UnpinnedComponents,
 ) -> Result<Trusted, HostError> {
     let path = &manifest.component_path;
     let bytes = std::fs::read(path).map_err(|e| HostError::InvalidComponent {
@@ -131,8 +134,21 @@ pub(crate) fn prepare(
         reason: format!("cannot read: {e} (run `symphony build` first?)"),
     })?;
     let info = ComponentInfo::inspect(path, &bytes)?;
-    if let Some(state) = state {
-        state.verify_pin(&manifest.id(), path, &info.sha256)?;
+    match (state, unpinned) {
+        (Some(state), _) => state.verify_pin(manifest, &info.sha256, unpinned)?,
+        (None, UnpinnedComponents::Allow) => tracing::warn!(
+            extension = %manifest.id(),
+            sha256 = %info.sha256,
+            "loading an unpinned component (allow_unpinned, no state directory to audit it in)"
+        ),
+        (None, UnpinnedComponents::Refuse) => {
+            return Err(HostError::Unpinned {
+                path: path.clone(),
+                extension: manifest.id(),
+                pins_file: None,
+                manifest: manifest.manifest_path.clone(),
+            });
+        }
     }
     let component = match state {
         Some(state) => state

@@ -1,10 +1,15 @@
 //! The embedding entry point: one engine, one linker with every host service, the platform
 //! configuration, and loading extensions by manifest, directory or name.
 //!
+//! Components must be pinned: give the runtime a state directory ([`Runtime::with_state`], or
+//! use [`Platform`](crate::Platform), which does), or opt out by name with
+//! [`Runtime::allow_unpinned`] — audited, and never for a component whose pin differs.
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use symphony_host::{CallRequest, PlatformConfig, Runtime};
-//! let runtime = Runtime::new(PlatformConfig::load(None)?)?;
+//! use symphony_host::state::StateDir;
+//! let runtime = Runtime::new(PlatformConfig::load(None)?)?.with_state(StateDir::open(std::path::Path::new(".symphony"))?);
 //! let echo = runtime.load("echo")?;
 //! let outcome = echo.call(CallRequest::json(&serde_json::json!({"a": 1}))?).await;
 //! println!("{:?} using {:?}", outcome.result, outcome.usage);
@@ -20,6 +25,7 @@ use crate::bindings::v1_1_0;
 use crate::call_state::CallState;
 use crate::config::PlatformConfig;
 use crate::engine::{EngineError, SandboxEngine};
+use crate::integrity::UnpinnedComponents;
 use crate::sandbox::LoadedExtension;
 use crate::state::StateDir;
 use symphony_types::error::HostError;
@@ -34,6 +40,7 @@ pub struct Runtime {
     engine: Arc<SandboxEngine>,
     linker: Linker<CallState>,
     state: Option<Arc<StateDir>>,
+    unpinned: UnpinnedComponents,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -62,7 +69,7 @@ impl Runtime {
         // semver-compatible), so every supported version instantiates against this one linker.
         v1_1_0::Extension::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
             .map_err(link_error)?;
-        Ok(Self { config, engine, linker, state: None })
+        Ok(Self { config, engine, linker, state: None, unpinned: UnpinnedComponents::Refuse })
     }
 
     /// Use a state directory: components are checked against their pins (`hash_mismatch`,
@@ -72,6 +79,23 @@ impl Runtime {
     pub fn with_state(mut self, state: StateDir) -> Self {
         self.state = Some(Arc::new(state));
         self
+    }
+
+    /// Load components that no pin vouches for, instead of refusing them as
+    /// `component_unpinned`: for tests and local development only. Each such load is audited as
+    /// `unpinned_allowed` (with the component's sha256) in the state directory's log, or logged
+    /// as a warning when there is no state directory. A component whose pin exists and differs is
+    /// still refused (`hash_mismatch`).
+    #[must_use]
+    pub fn allow_unpinned(mut self) -> Self {
+        self.unpinned = UnpinnedComponents::Allow;
+        self
+    }
+
+    /// Whether unpinned components load ([`allow_unpinned`](Self::allow_unpinned)).
+    #[must_use]
+    pub fn unpinned_components(&self) -> UnpinnedComponents {
+        self.unpinned
     }
 
     /// The state directory, when there is one.
@@ -115,6 +139,7 @@ impl Runtime {
             manifest,
             &self.config,
             self.state.clone(),
+            self.unpinned,
         )
     }
 

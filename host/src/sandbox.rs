@@ -41,6 +41,7 @@ use crate::capability::wasi::build_wasi_ctx;
 use crate::component_info::{ApiVersion, ComponentInfo, detect_api_version};
 use crate::config::PlatformConfig;
 use crate::engine::{GUEST_YIELD_INTERVAL_FUEL, SandboxEngine};
+use crate::integrity::UnpinnedComponents;
 use crate::registry::{self, Trusted};
 use crate::state::StateDir;
 use limiter::StoreLimiter;
@@ -146,9 +147,10 @@ impl LoadedExtension {
         manifest: ExtensionManifest,
         config: &PlatformConfig,
         state: Option<Arc<StateDir>>,
+        unpinned: UnpinnedComponents,
     ) -> Result<Self, HostError> {
         let path = manifest.component_path.clone();
-        let Trusted { info, component } = registry::prepare(&engine, &manifest, state.as_deref())?;
+        let Trusted { info, component } = registry::prepare(&engine, &manifest, state.as_deref(), unpinned)?;
         let limits = config.policy.effective_limits(&manifest.limits);
         let grant = config.capabilities.grant(&manifest.name, &manifest.capabilities);
         if info.core_instances > limits.limits.instances {

@@ -9,12 +9,12 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::audit::{AuditError, AuditEvent, AuditLog};
 use crate::health_store::HealthStore;
-use crate::integrity::{CompiledCache, IntegrityError, PinStore};
+use crate::integrity::{CompiledCache, IntegrityError, PinStore, UnpinnedComponents};
 use symphony_conductor::anomaly::history_store::HealthStoreError;
 use symphony_types::error::HostError;
+use symphony_types::manifest::ExtensionManifest;
 
-/// Default state directory, relative to the working directory.
-pub const DEFAULT_STATE_DIR: &str = ".symphony";
+pub use symphony_types::state_dir::DEFAULT_STATE_DIR;
 
 /// Why the state directory could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -117,18 +117,39 @@ impl StateDir {
         self.pins.lock().unwrap_or_else(PoisonError::into_inner).get(extension_id).map(str::to_owned)
     }
 
-    /// Check a component's content against its pin; a mismatch is audited.
+    /// Check the component of `manifest`, whose bytes hash to `sha256`, against its pin; a
+    /// mismatch is audited, and so is an unpinned component let through by
+    /// [`UnpinnedComponents::Allow`].
     ///
     /// # Errors
-    /// [`HostError::HashMismatch`] or [`HostError::Unpinned`].
-    pub fn verify_pin(&self, extension_id: &str, path: &Path, sha256: &str) -> Result<(), HostError> {
-        let verdict =
-            self.pins.lock().unwrap_or_else(PoisonError::into_inner).verify(extension_id, path, sha256);
-        if let Err(err) = &verdict
-            && let Some(event) = AuditEvent::from_host_error(err)
-        {
-            self.audit.record(Some(extension_id), event);
+    /// [`HostError::HashMismatch`], or [`HostError::Unpinned`] under
+    /// [`UnpinnedComponents::Refuse`].
+    pub fn verify_pin(
+        &self,
+        manifest: &ExtensionManifest,
+        sha256: &str,
+        unpinned: UnpinnedComponents,
+    ) -> Result<(), HostError> {
+        let id = manifest.id();
+        let verdict = self.pins.lock().unwrap_or_else(PoisonError::into_inner).verify(
+            &id,
+            &manifest.manifest_path,
+            &manifest.component_path,
+            sha256,
+        );
+        match verdict {
+            Err(HostError::Unpinned { .. }) if unpinned == UnpinnedComponents::Allow => {
+                tracing::warn!(extension = %id, sha256, "loading an unpinned component (allow_unpinned)");
+                self.audit.record(Some(&id), AuditEvent::unpinned_allowed(&manifest.component_path, sha256));
+                Ok(())
+            }
+            Err(err) => {
+                if let Some(event) = AuditEvent::from_host_error(&err) {
+                    self.audit.record(Some(&id), event);
+                }
+                Err(err)
+            }
+            Ok(()) => Ok(()),
         }
-        verdict
     }
 }

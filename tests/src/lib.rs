@@ -37,7 +37,9 @@ pub fn sample_config() -> PlatformConfig {
 /// When the engine cannot be built.
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| Runtime::new(sample_config()).unwrap_or_else(|e| panic!("engine: {e}")))
+    RUNTIME.get_or_init(|| {
+        Runtime::new(sample_config()).unwrap_or_else(|e| panic!("engine: {e}")).allow_unpinned()
+    })
 }
 
 /// Load a built sample by name.
@@ -96,3 +98,18 @@ pub async fn assert_still_serving() {
 }
 pub mod http_server;
 pub mod wat_component;
+
+/// The audit log's records as JSON, after flushing it.
+///
+/// # Panics
+/// When the log does not drain or holds a line that is not JSON: the test fails.
+#[must_use]
+pub fn audit_records(state: &symphony_host::state::StateDir) -> Vec<serde_json::Value> {
+    assert!(state.audit().flush(), "the audit log drains");
+    let text = std::fs::read_to_string(state.path().join("audit.log")).unwrap_or_default();
+    text.lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("audit record is not JSON: {e}: {line}"))
+        })
+        .collect()
+}

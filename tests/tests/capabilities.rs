@@ -14,7 +14,7 @@ use symphony_tests::{assert_still_serving, call_json, load, workspace_root};
 fn sample_policy_runtime() -> Runtime {
     let config = PlatformConfig::load_file(&workspace_root().join("sample-extensions/symphony.toml"))
         .expect("sample config parses");
-    Runtime::new(config).expect("engine")
+    Runtime::new(config).expect("engine").allow_unpinned()
 }
 
 fn output(outcome: &CallOutcome) -> Value {
@@ -202,8 +202,9 @@ async fn filesystem_write_applies_to_the_rule_that_granted_the_directory_only() 
         ),
     )
     .expect("config");
-    let runtime =
-        Runtime::new(PlatformConfig::load_file(&config_path).expect("config parses")).expect("engine");
+    let runtime = Runtime::new(PlatformConfig::load_file(&config_path).expect("config parses"))
+        .expect("engine")
+        .allow_unpinned();
     let ext = runtime.load("fs-escape").expect("load");
     let access = |guest: &str| {
         ext.grant().filesystem.iter().find(|d| d.guest == guest).map(|d| format!("{:?}", d.access))

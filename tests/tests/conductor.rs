@@ -143,7 +143,7 @@ async fn an_attempt_never_outlives_the_request_deadline() {
     use symphony_host::{HostError, Runtime};
     let mut config = symphony_tests::sample_config();
     config.policy.ceilings.fuel = u64::MAX / 2;
-    let runtime = Runtime::new(config).expect("engine");
+    let runtime = Runtime::new(config).expect("engine").allow_unpinned();
     let (_dir, manifest) = symphony_tests::manifest_with_limits(
         "infinite-loop",
         "fuel = 1_000_000_000_000_000\ndeadline_ms = 5_000",

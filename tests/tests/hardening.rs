@@ -13,15 +13,9 @@ use symphony_host::types::capability::denials::CapabilityKind;
 use symphony_host::types::limits::LOG_RECORD_OVERHEAD_BYTES;
 use symphony_host::{CallError, CallRequest, ExtensionError, ExtensionManifest, HostError, Runtime};
 use symphony_tests::{
-    assert_still_serving, call_json, load, manifest_with_limits, runtime, sample_config, workspace_root,
+    assert_still_serving, audit_records, call_json, load, manifest_with_limits, runtime, sample_config,
+    workspace_root,
 };
-
-/// The audit log's records as JSON, after flushing it.
-fn audit_records(state: &StateDir) -> Vec<Value> {
-    assert!(state.audit().flush(), "the audit log drains");
-    let text = std::fs::read_to_string(state.path().join("audit.log")).expect("audit log");
-    text.lines().map(|line| serde_json::from_str(line).expect("audit record is JSON")).collect()
-}
 
 #[tokio::test]
 async fn a_million_empty_log_records_keep_a_bounded_log() {

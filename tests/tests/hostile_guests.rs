@@ -28,7 +28,7 @@ async fn infinite_loop_runs_out_of_fuel() {
 async fn infinite_loop_with_ample_fuel_hits_the_deadline() {
     let mut config = sample_config();
     config.policy.ceilings.fuel = u64::MAX / 2;
-    let runtime = Runtime::new(config).expect("engine");
+    let runtime = Runtime::new(config).expect("engine").allow_unpinned();
     let (_dir, manifest) =
         manifest_with_limits("infinite-loop", "fuel = 1_000_000_000_000_000\ndeadline_ms = 150");
     let ext = runtime.load_manifest(manifest).expect("load");
@@ -129,7 +129,7 @@ async fn hostile_and_well_behaved_calls_run_concurrently() {
 async fn a_full_instance_pool_refuses_more_calls_as_transient_not_as_a_crash() {
     let mut config = sample_config();
     config.engine.max_concurrent_instances = 2;
-    let runtime = Runtime::new(config).expect("engine");
+    let runtime = Runtime::new(config).expect("engine").allow_unpinned();
     if !runtime.engine().pooling() {
         return; // on-demand allocation has no pool to exhaust
     }

@@ -26,7 +26,7 @@ fn granted_config() -> PlatformConfig {
 
 /// `api-client` loaded under `config` (the runtime is kept alive beside it).
 fn load_api_client(config: PlatformConfig) -> (Runtime, LoadedExtension) {
-    let runtime = Runtime::new(config).expect("engine");
+    let runtime = Runtime::new(config).expect("engine").allow_unpinned();
     let extension = runtime.load("api-client").expect("load api-client (build the samples first)");
     (runtime, extension)
 }

@@ -41,7 +41,7 @@ fn or_exit<T, E: std::fmt::Display>(result: Result<T, E>) -> T {
 }
 
 fn per_call(c: &mut Criterion) {
-    let runtime = or_exit(Runtime::new(config()));
+    let runtime = or_exit(Runtime::new(config())).allow_unpinned();
     let tokio = or_exit(tokio_runtime(0));
     for workload in [Workload::Echo, Workload::TextStats] {
         let subject = or_exit(Subject::load(&runtime, workload.extension()));
@@ -65,7 +65,7 @@ fn per_call(c: &mut Criterion) {
 }
 
 fn scaling_workers(c: &mut Criterion) {
-    let runtime = or_exit(Runtime::new(config()));
+    let runtime = or_exit(Runtime::new(config())).allow_unpinned();
     let subject = Arc::new(or_exit(Subject::load(&runtime, Workload::Echo.extension())));
     let input = Workload::Echo.input();
     let mut group = c.benchmark_group("scaling/echo_sandbox");

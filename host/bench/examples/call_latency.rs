@@ -10,7 +10,7 @@ use symphony_host::{CallRequest, PlatformConfig, Runtime};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let calls: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(2_000);
-    let runtime = Runtime::new(PlatformConfig::default())?;
+    let runtime = Runtime::new(PlatformConfig::default())?.allow_unpinned();
     let echo = Arc::new(runtime.load("echo")?);
     let input = serde_json::json!({"payload": "x".repeat(80)});
 

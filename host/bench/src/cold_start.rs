@@ -44,7 +44,7 @@ impl ColdStart {
         let name = EXTENSION;
         let input = Payload::json(&serde_json::json!({"text": "one two\nthree"}))
             .map_err(|e| BenchError::Io { what: "input".into(), source: e.into() })?;
-        let compiling = Runtime::new(config.clone())?;
+        let compiling = Runtime::new(config.clone())?.allow_unpinned();
         let state_dir =
             tempfile::tempdir().map_err(|source| BenchError::Io { what: "temp dir".into(), source })?;
         let state = StateDir::open(state_dir.path()).map_err(|e| BenchError::State(e.to_string()))?;

@@ -101,7 +101,7 @@ pub fn measure(
     let mut config = config.clone();
     config.engine.max_concurrent_instances =
         u32::try_from(calls).unwrap_or(u32::MAX).saturating_add(POOL_HEADROOM_INSTANCES);
-    let runtime = Runtime::new(config)?;
+    let runtime = Runtime::new(config)?.allow_unpinned();
     let extension = Arc::new(runtime.load(SLEEPER).map_err(|source| BenchError::load(SLEEPER, source))?);
     let demand = extension.demand();
     let n = u64::try_from(calls).unwrap_or(u64::MAX);

@@ -60,7 +60,7 @@ impl Metered {
         for (metering, _) in MODES {
             let mut config = config.clone();
             config.engine.metering = metering;
-            let runtime = Runtime::new(config)?;
+            let runtime = Runtime::new(config)?.allow_unpinned();
             let extension = runtime.load(name).map_err(|source| BenchError::load(name, source))?;
             loaded.push((runtime, extension));
         }

@@ -87,7 +87,7 @@ async fn paced(
 /// # Errors
 /// [`BenchError`] when a runtime, a sample or an echo call fails.
 pub fn run(config: &PlatformConfig, options: BenchOptions) -> Result<Vec<Row>, BenchError> {
-    let runtime = Runtime::new(config.clone())?;
+    let runtime = Runtime::new(config.clone())?.allow_unpinned();
     let echo = load(&runtime, Workload::Echo.extension())?;
     let hostile: Vec<(Arc<LoadedExtension>, Payload)> = hostile_inputs()
         .into_iter()

@@ -130,7 +130,7 @@ pub fn run(
     workload: Workload,
     options: BenchOptions,
 ) -> Result<Vec<Row>, BenchError> {
-    let runtime = Runtime::new(config.clone())?;
+    let runtime = Runtime::new(config.clone())?.allow_unpinned();
     let subject = Subject::load(&runtime, workload.extension())?;
     let input = workload.input();
     let samples = tokio_runtime(0)?.block_on(measure(&subject, &input, workload.calls(options)))?;

@@ -18,7 +18,7 @@ use symphony_host::runtime::Runtime;
 /// # Errors
 /// [`BenchError`] when the runtime, the sample or a call fails.
 pub fn run(config: &PlatformConfig, options: BenchOptions) -> Result<Vec<Row>, BenchError> {
-    let runtime = Runtime::new(config.clone())?;
+    let runtime = Runtime::new(config.clone())?.allow_unpinned();
     let subject = Subject::load(&runtime, Workload::Echo.extension())?;
     let input = Workload::Echo.input();
     let calls = options.calls.unwrap_or_else(|| options.pick(2_000, 10_000));

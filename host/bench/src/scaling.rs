@@ -72,7 +72,7 @@ pub fn run(config: &PlatformConfig, options: BenchOptions) -> Result<Vec<Row>, B
     for workers in WORKERS {
         let mut threaded = config.clone();
         threaded.engine.guest_threads = workers;
-        let engine = Runtime::new(threaded)?;
+        let engine = Runtime::new(threaded)?.allow_unpinned();
         subjects.push(Arc::new(Subject::load(&engine, Workload::Echo.extension())?));
         engines.push(engine);
     }

@@ -62,6 +62,14 @@ pub enum AuditEvent {
         /// Lowercase hex sha256 of the bytes found.
         actual_sha256: String,
     },
+    /// A component no pin vouches for was loaded because the embedder opted out of pins by name
+    /// (`Runtime::allow_unpinned`).
+    UnpinnedAllowed {
+        /// The component file.
+        path: String,
+        /// Lowercase hex sha256 of the bytes loaded.
+        sha256: String,
+    },
     /// The extension was taken out of service.
     Quarantined {
         /// Why.
@@ -136,6 +144,7 @@ impl AuditEvent {
             Self::LimitBreached { .. } => "limit_breached",
             Self::CapabilityDenied { .. } => "capability_denied",
             Self::HashMismatch { .. } => "hash_mismatch",
+            Self::UnpinnedAllowed { .. } => "unpinned_allowed",
             Self::IdentityMismatch { .. } => "identity_mismatch",
             Self::Quarantined { .. } => "quarantined",
             Self::QuarantineLifted { .. } => "quarantine_lifted",
@@ -175,6 +184,12 @@ impl AuditEvent {
             expected_sha256: expected_sha256.to_owned(),
             actual_sha256: actual_sha256.to_owned(),
         }
+    }
+
+    /// `unpinned_allowed` for the component at `path` with this hash.
+    #[must_use]
+    pub fn unpinned_allowed(path: &Path, sha256: &str) -> Self {
+        Self::UnpinnedAllowed { path: path.display().to_string(), sha256: sha256.to_owned() }
     }
 
     /// `quarantined` for `reason`.
@@ -242,7 +257,7 @@ impl AuditEvent {
             HostError::InstanceLimit { needed, limit } => (*limit, *needed),
             HostError::InputTooLarge { size_bytes, limit_bytes }
             | HostError::OutputTooLarge { size_bytes, limit_bytes } => (*limit_bytes, *size_bytes),
-            HostError::HashMismatch { path, expected_sha256, actual_sha256 } => {
+            HostError::HashMismatch { path, expected_sha256, actual_sha256, .. } => {
                 return Some(Self::hash_mismatch(path, expected_sha256, actual_sha256));
             }
             HostError::IdentityMismatch { manifest, component, missing_features } => {
@@ -324,6 +339,8 @@ mod tests {
             path: "a.wasm".into(),
             expected_sha256: "aa".into(),
             actual_sha256: "bb".into(),
+            pins_file: ".symphony/pins.toml".into(),
+            manifest: "extension.toml".into(),
         });
         assert!(matches!(mismatch, Some(AuditEvent::HashMismatch { .. })));
         let trap = HostError::GuestTrap {

@@ -148,11 +148,22 @@ impl PinStore {
     ///
     /// # Errors
     /// [`HostError::HashMismatch`] when `actual_sha256` differs from the pin,
-    /// [`HostError::Unpinned`] when `extension_id` has no pin. `path` only names the file in the
-    /// error; pins never depend on it.
-    pub fn verify(&self, extension_id: &str, path: &Path, actual_sha256: &str) -> Result<(), HostError> {
+    /// [`HostError::Unpinned`] when `extension_id` has no pin. `manifest` and `path` (the
+    /// component file) only name the files in the error; pins never depend on them.
+    pub fn verify(
+        &self,
+        extension_id: &str,
+        manifest: &Path,
+        path: &Path,
+        actual_sha256: &str,
+    ) -> Result<(), HostError> {
         let Some(expected) = self.get(extension_id) else {
-            return Err(HostError::Unpinned { path: path.to_path_buf(), extension: extension_id.to_owned() });
+            return Err(HostError::Unpinned {
+                path: path.to_path_buf(),
+                extension: extension_id.to_owned(),
+                pins_file: Some(self.path.clone()),
+                manifest: manifest.to_path_buf(),
+            });
         };
         if expected.eq_ignore_ascii_case(actual_sha256) {
             Ok(())
@@ -161,6 +172,8 @@ impl PinStore {
                 path: path.to_path_buf(),
                 expected_sha256: expected.to_owned(),
                 actual_sha256: actual_sha256.to_ascii_lowercase(),
+                pins_file: self.path.clone(),
+                manifest: manifest.to_path_buf(),
             })
         }
     }
@@ -295,16 +308,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = PinStore::open(dir.path()).unwrap();
         store.pin("echo@1.0.0", A).unwrap();
-        assert!(store.verify("echo@1.0.0", Path::new("/elsewhere/echo.wasm"), A).is_ok());
-        assert!(store.verify("echo@1.0.0", Path::new("other/path.wasm"), &A.to_ascii_uppercase()).is_ok());
-        let mismatch = store.verify("echo@1.0.0", Path::new("echo.wasm"), B).unwrap_err();
+        assert!(
+            store
+                .verify("echo@1.0.0", Path::new("extension.toml"), Path::new("/elsewhere/echo.wasm"), A)
+                .is_ok()
+        );
+        assert!(
+            store
+                .verify(
+                    "echo@1.0.0",
+                    Path::new("extension.toml"),
+                    Path::new("other/path.wasm"),
+                    &A.to_ascii_uppercase()
+                )
+                .is_ok()
+        );
+        let mismatch =
+            store.verify("echo@1.0.0", Path::new("extension.toml"), Path::new("echo.wasm"), B).unwrap_err();
         assert!(matches!(
             &mismatch,
             HostError::HashMismatch { expected_sha256, actual_sha256, .. } if expected_sha256 == A && actual_sha256 == B
         ));
         assert_eq!(mismatch.kind(), "hash_mismatch");
         assert_eq!(mismatch.class(), crate::ErrorClass::Fatal);
-        let unpinned = store.verify("echo@2.0.0", Path::new("echo.wasm"), A).unwrap_err();
+        let unpinned =
+            store.verify("echo@2.0.0", Path::new("extension.toml"), Path::new("echo.wasm"), A).unwrap_err();
         assert!(matches!(&unpinned, HostError::Unpinned { extension, .. } if extension == "echo@2.0.0"));
         assert_eq!(unpinned.kind(), "component_unpinned");
     }

@@ -7,7 +7,9 @@
 //! Building these errors from wasmtime traps is the sandbox's job, not this file's.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::state_dir::DEFAULT_STATE_DIR;
 
 use serde::Serialize;
 
@@ -344,8 +346,11 @@ pub enum HostError {
     },
     /// The component's bytes differ from the sha256 pinned for its `name@version`.
     #[error(
-        "hash mismatch for {}: pinned sha256 {expected_sha256}, the file has {actual_sha256}",
-        path.display()
+        "hash mismatch for {}: {} pins sha256 {expected_sha256}, the file has {actual_sha256}; \
+         if you rebuilt it yourself and trust it, run `{}`",
+        path.display(),
+        pins_file.display(),
+        pin_command(pins_file, manifest)
     )]
     HashMismatch {
         /// The component file.
@@ -354,15 +359,54 @@ pub enum HostError {
         expected_sha256: String,
         /// Lowercase hex sha256 of the bytes on disk.
         actual_sha256: String,
+        /// The pins file consulted (`<state_dir>/pins.toml`).
+        pins_file: PathBuf,
+        /// The extension's manifest, what `symphony pin` takes.
+        manifest: PathBuf,
     },
     /// No sha256 is pinned for the extension, and the platform requires one.
-    #[error("component {} is not pinned: no sha256 recorded for {extension}", path.display())]
+    #[error("{}", unpinned_message(path, extension, pins_file.as_deref(), manifest))]
     Unpinned {
         /// The component file.
         path: PathBuf,
         /// The extension id, `name@version`.
         extension: String,
+        /// The pins file consulted (`<state_dir>/pins.toml`); `None` when the runtime has no
+        /// state directory, so nothing can be pinned.
+        pins_file: Option<PathBuf>,
+        /// The extension's manifest, what `symphony pin` takes.
+        manifest: PathBuf,
     },
+}
+
+/// The command that pins `manifest` into the state directory holding `pins_file`.
+fn pin_command(pins_file: &Path, manifest: &Path) -> String {
+    let state_dir = pins_file.parent().filter(|dir| !dir.as_os_str().is_empty());
+    match state_dir {
+        Some(dir) if dir != Path::new(DEFAULT_STATE_DIR) => {
+            format!("symphony --state-dir {} pin {}", dir.display(), manifest.display())
+        }
+        _ => format!("symphony pin {}", manifest.display()),
+    }
+}
+
+/// [`HostError::Unpinned`]'s message: which component, where pins were looked for, the fix.
+fn unpinned_message(path: &Path, extension: &str, pins_file: Option<&Path>, manifest: &Path) -> String {
+    match pins_file {
+        Some(pins_file) => format!(
+            "component {} is not pinned: {} records no sha256 for {extension}; \
+             to trust it as it is now, run `{}` (`symphony build` pins what it builds)",
+            path.display(),
+            pins_file.display(),
+            pin_command(pins_file, manifest)
+        ),
+        None => format!(
+            "component {} of {extension} is not pinned: this runtime has no state directory to \
+             hold pins; embed `Platform::open` or `Runtime::with_state`, or opt out by name with \
+             `Runtime::allow_unpinned`",
+            path.display()
+        ),
+    }
 }
 
 impl HostError {
@@ -521,6 +565,26 @@ mod tests {
         assert_eq!(invalid.class(), ErrorClass::Fatal);
         let internal = ExtensionError::Internal { message: "bug".into() };
         assert_eq!(internal.class(), ErrorClass::Recoverable);
+    }
+
+    #[test]
+    fn pin_errors_name_the_pins_file_and_the_command_for_that_state_dir() {
+        assert_eq!(
+            pin_command(Path::new(".symphony/pins.toml"), Path::new("e/extension.toml")),
+            "symphony pin e/extension.toml"
+        );
+        assert_eq!(
+            pin_command(Path::new("/srv/state/pins.toml"), Path::new("e/extension.toml")),
+            "symphony --state-dir /srv/state pin e/extension.toml"
+        );
+        let without_state = HostError::Unpinned {
+            path: "e.wasm".into(),
+            extension: "e@1.0.0".into(),
+            pins_file: None,
+            manifest: "e/extension.toml".into(),
+        };
+        assert!(without_state.to_string().contains("allow_unpinned"), "{without_state}");
+        assert_eq!(without_state.kind(), "component_unpinned");
     }
 
     #[test]

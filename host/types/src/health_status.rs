@@ -1,5 +1,5 @@
 //! [`HealthStatus`]: what an extension says about its own health when asked outside a request
-//! (`handler.health`, API 1.1.0). Asking is [`LoadedExtension::health`](crate::LoadedExtension::health);
+//! (`handler.health`, API 1.1.0). Asking is the host's (`LoadedExtension::health`);
 //! what the conductor does with breakers and health events is the conductor's business.
 
 use serde::Serialize;
@@ -9,7 +9,7 @@ use serde::Serialize;
 /// Guests built against API 1.0.0 cannot report one: for them the host answers [`Ready`]
 /// without running the guest, exactly what a 1.1.0 guest that keeps the SDK's default says.
 /// Callers that must tell "said ready" from "assumed ready" check
-/// [`ApiVersion::exports_health`](crate::ApiVersion::exports_health).
+/// the host's `ApiVersion::exports_health`.
 ///
 /// [`Ready`]: HealthStatus::Ready
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod payload;
 pub mod policy;
 pub mod progress_log;
+pub mod state_dir;
 pub mod usage;
 
 pub use call_log::{CallLog, LogLevel, LogRecord};

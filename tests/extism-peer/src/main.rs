@@ -96,7 +96,7 @@ fn main() -> anyhow::Result<()> {
         "info",
     )?;
 
-    let runtime = Runtime::new(PlatformConfig::default())?;
+    let runtime = Runtime::new(PlatformConfig::default())?.allow_unpinned();
     let mut benches = Vec::new();
     for workload in Workload::all()? {
         benches.push(prepare(&runtime, &rt, workload, &args, &plugins)?);
