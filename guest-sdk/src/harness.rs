@@ -5,19 +5,32 @@
 //! loads the component with the limits its `extension.toml` declares under the default platform
 //! policy, and lets the test call it and inspect the typed result, usage and log.
 //!
+//! What the guest says comes back in the SDK's own types: a guest error is the
+//! [`ExtensionError`] `invoke` returned, inside [`CallError::Guest`], and
+//! [`TestHost::health`] answers the SDK's [`HealthStatus`]. What the host
+//! says ([`HostError`], usage, log) is the host's.
+//!
 //! ```no_run
-//! use symphony_guest_sdk::harness::TestHost;
+//! use symphony_guest_sdk::harness::{CallError, ExtensionError, TestHost};
 //!
 //! let host = TestHost::build(env!("CARGO_MANIFEST_DIR")).expect("builds and loads");
 //! let outcome = host.call_json(&serde_json::json!({"a": 1}));
 //! assert_eq!(outcome.result.unwrap().to_json().unwrap(), serde_json::json!({"a": 1}));
+//!
+//! // An extension that refuses an input returns `Err(ExtensionError::InvalidInput(..))`:
+//! let outcome = host.call_json(&serde_json::json!({"a": "not a number"}));
+//! assert!(matches!(outcome.result, Err(CallError::Guest(ExtensionError::InvalidInput(_)))));
 //! ```
 
 use std::path::{Path, PathBuf};
 
-pub use symphony_host::{
-    CallError, CallOutcome, CallRequest, ErrorClass, ExtensionError, HealthStatus, HostError, Payload,
-};
+mod call_error;
+mod call_outcome;
+
+pub use crate::{ExtensionError, HealthStatus};
+pub use call_error::CallError;
+pub use call_outcome::CallOutcome;
+pub use symphony_host::{CallRequest, ConductorError, ErrorClass, HostError, Payload};
 use symphony_host::{LoadedExtension, PlatformConfig, Runtime};
 
 /// Why the harness could not get the extension running.
@@ -78,7 +91,7 @@ impl TestHost {
 
     /// Call the extension once with a request.
     pub fn call(&self, request: CallRequest) -> CallOutcome {
-        self.executor.block_on(self.extension.call(request))
+        self.executor.block_on(self.extension.call(request)).into()
     }
 
     /// Call the extension once with a JSON input.
@@ -95,10 +108,16 @@ impl TestHost {
     /// # Errors
     /// [`CallError::Host`] when the sandbox stops the call.
     pub fn health(&self) -> Result<HealthStatus, CallError> {
-        self.executor.block_on(self.extension.health())
+        match self.executor.block_on(self.extension.health()) {
+            Ok(symphony_host::HealthStatus::Ready) => Ok(HealthStatus::Ready),
+            Ok(symphony_host::HealthStatus::Degraded(reason)) => Ok(HealthStatus::Degraded(reason)),
+            Ok(symphony_host::HealthStatus::Unavailable(reason)) => Ok(HealthStatus::Unavailable(reason)),
+            Err(e) => Err(e.into()),
+        }
     }
 
-    /// The loaded extension (limits, manifest, component info).
+    /// The loaded extension (limits, manifest, component info). Calling it directly gives the
+    /// host's own outcome types, not the SDK's.
     #[must_use]
     pub fn extension(&self) -> &LoadedExtension {
         &self.extension

@@ -1,17 +1,31 @@
-//! `symphony check`: the doctor. Validates every manifest and component the config can see,
-//! loads each one and asks it to describe itself, and lists every problem as `file:line: …`.
-//! Exits non-zero when there is any problem. Declarations the policy lowers (limits above a
-//! ceiling, capabilities no rule allows) are warnings: the extension runs, with less.
+//! `symphony check [PATH]`: the doctor. Validates every manifest and component the config can
+//! see — or, given PATH (an extension crate, a directory holding `extension.toml`, or a manifest),
+//! just that one — loads each and asks it to describe itself, and lists every problem as
+//! `file:line: …`. Exits 1 when there is any problem, 2 when the check cannot run (a bad config, a
+//! state directory that cannot open, a PATH with no manifest). Declarations the policy lowers
+//! (limits above a ceiling, capabilities no rule allows) are warnings: the extension runs, with
+//! less.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::command_error::CommandError;
 use super::{EXIT_UNUSABLE, display};
 use symphony_host::config::PlatformConfig;
+use symphony_host::runtime::Runtime;
 use symphony_types::config_file::ConfigFileError;
-use symphony_types::manifest::ExtensionManifest;
+use symphony_types::manifest::{ExtensionManifest, MANIFEST_FILE_NAME};
 
-pub(crate) async fn run(config: PlatformConfig, state_dir: &Path) -> ExitCode {
+/// What the check found.
+#[derive(Default)]
+struct Findings {
+    /// Things that stop an extension from running.
+    problems: Vec<String>,
+    /// Things that will run, but with less than the manifest asked for.
+    warnings: Vec<String>,
+}
+
+pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, target: Option<&Path>) -> ExitCode {
     match &config.source {
         Some(path) => println!("config {}: ok", path.display()),
         None => println!("config: embedded defaults (no symphony.toml)"),
@@ -23,10 +37,60 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path) -> ExitCode {
             return ExitCode::from(EXIT_UNUSABLE);
         }
     };
-    let paths = runtime.manifest_paths();
-    let mut problems: Vec<String> = Vec::new();
-    // Things that will run, but with less than the manifest asked for.
-    let mut warnings: Vec<String> = Vec::new();
+    let mut findings = Findings::default();
+    let paths = match target {
+        None => {
+            platform_warnings(&runtime, &mut findings.warnings);
+            runtime.manifest_paths()
+        }
+        Some(target) => match manifest_of(target) {
+            Ok(path) => vec![path],
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_UNUSABLE);
+            }
+        },
+    };
+    for path in &paths {
+        check_extension(&runtime, path, &mut findings);
+    }
+    for warning in &findings.warnings {
+        println!("warning: {warning}");
+    }
+    for problem in &findings.problems {
+        println!("problem: {problem}");
+    }
+    println!(
+        "{} extensions, {} problems, {} warnings",
+        paths.len(),
+        findings.problems.len(),
+        findings.warnings.len()
+    );
+    if findings.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// The manifest PATH names: the file itself, `extension.toml` in a directory, or the one beside
+/// a crate's `Cargo.toml`.
+fn manifest_of(target: &Path) -> Result<PathBuf, CommandError> {
+    let dir = if target.is_file() {
+        match target.file_name() {
+            Some(name) if name == "Cargo.toml" => target.parent().unwrap_or(Path::new(".")),
+            _ => return Ok(target.to_path_buf()),
+        }
+    } else {
+        target
+    };
+    let manifest = dir.join(MANIFEST_FILE_NAME);
+    if manifest.is_file() {
+        Ok(manifest)
+    } else {
+        Err(CommandError::NoManifest { path: target.to_path_buf() })
+    }
+}
+
+/// Platform settings that undercut each other: ceilings a call may reach but the reservation
+/// budget would refuse.
+fn platform_warnings(runtime: &Runtime, warnings: &mut Vec<String>) {
     let (ceilings, reservation) = (runtime.config().policy.ceilings, runtime.config().reservation);
     let config_name = runtime
         .config()
@@ -49,61 +113,56 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path) -> ExitCode {
             display::count(reservation.fuel_budget)
         ));
     }
-    for path in &paths {
-        let manifest = match ExtensionManifest::load(path) {
-            Ok(m) => m,
-            Err(e) => {
-                problems.push(e.to_string());
-                continue;
-            }
-        };
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        for (name, asked, ceiling) in runtime.config().policy.over_ceiling(&manifest.limits) {
-            let field = format!("limits.{}", name.as_str());
-            let message = format!(
-                "declares {asked} {} but the policy ceiling is {ceiling}; it will run with {ceiling}",
-                name.unit()
-            );
-            warnings.push(ConfigFileError::at_field(path, &text, &field, message).to_string());
+}
+
+/// Parse one manifest, weigh its declarations against the policy, load its component (which
+/// checks the pin and that `describe` matches the manifest) and print its line.
+fn check_extension(runtime: &Runtime, path: &Path, findings: &mut Findings) {
+    let manifest = match ExtensionManifest::load(path) {
+        Ok(m) => m,
+        Err(e) => {
+            findings.problems.push(e.to_string());
+            return;
         }
-        for denied in runtime.config().capabilities.grant(&manifest.name, &manifest.capabilities).decisions {
-            if !denied.granted {
-                let field = format!("capabilities.{}", denied.capability);
-                let message = format!(
-                    "asks for {} `{}` but the policy refuses: {}",
-                    denied.capability, denied.requested, denied.reason
-                );
-                warnings.push(ConfigFileError::at_field(path, &text, &field, message).to_string());
-            }
-        }
-        let id = manifest.id();
-        let extension = match runtime.load_manifest(manifest) {
-            Ok(ext) => ext,
-            Err(e) => {
-                problems.push(format!("{}: {id}: {} ({})", path.display(), e, e.kind()));
-                continue;
-            }
-        };
-        // Loading asked the component who it is and refused it unless that matched the
-        // manifest (`identity_mismatch` above): what `check` reports is what `run` enforces.
-        let limits = &extension.limits().limits;
-        let info = extension.component_info();
-        println!(
-            "extension {id:<24} api {} · {} · sha256 {}… · fuel {} · memory {} · deadline {} ms",
-            extension.api_version(),
-            display::bytes(info.size_bytes),
-            &info.sha256[..12],
-            display::count(limits.fuel),
-            display::bytes(limits.memory_bytes),
-            limits.deadline_ms
+    };
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    for (name, asked, ceiling) in runtime.config().policy.over_ceiling(&manifest.limits) {
+        let field = format!("limits.{}", name.as_str());
+        let message = format!(
+            "declares {asked} {} but the policy ceiling is {ceiling}; it will run with {ceiling}",
+            name.unit()
         );
+        findings.warnings.push(ConfigFileError::at_field(path, &text, &field, message).to_string());
     }
-    for warning in &warnings {
-        println!("warning: {warning}");
+    for denied in runtime.config().capabilities.grant(&manifest.name, &manifest.capabilities).decisions {
+        if !denied.granted {
+            let field = format!("capabilities.{}", denied.capability);
+            let message = format!(
+                "asks for {} `{}` but the policy refuses: {}",
+                denied.capability, denied.requested, denied.reason
+            );
+            findings.warnings.push(ConfigFileError::at_field(path, &text, &field, message).to_string());
+        }
     }
-    for problem in &problems {
-        println!("problem: {problem}");
-    }
-    println!("{} extensions, {} problems, {} warnings", paths.len(), problems.len(), warnings.len());
-    if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    let id = manifest.id();
+    let extension = match runtime.load_manifest(manifest) {
+        Ok(ext) => ext,
+        Err(e) => {
+            findings.problems.push(format!("{}: {id}: {} ({})", path.display(), e, e.kind()));
+            return;
+        }
+    };
+    // Loading asked the component who it is and refused it unless that matched the
+    // manifest (`identity_mismatch` above): what `check` reports is what `run` enforces.
+    let limits = &extension.limits().limits;
+    let info = extension.component_info();
+    println!(
+        "extension {id:<24} api {} · {} · sha256 {}… · fuel {} · memory {} · deadline {} ms",
+        extension.api_version(),
+        display::bytes(info.size_bytes),
+        &info.sha256[..12],
+        display::count(limits.fuel),
+        display::bytes(limits.memory_bytes),
+        limits.deadline_ms
+    );
 }

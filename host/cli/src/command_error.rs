@@ -12,6 +12,9 @@ use symphony_host::extension_build::BuildError;
 use symphony_host::integrity::IntegrityError;
 use symphony_host::runtime::LookupError;
 use symphony_host::state::StateError;
+use symphony_types::manifest::MANIFEST_FILE_NAME;
+
+use super::scaffold::NameProblem;
 
 /// Why a command could not run.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +63,34 @@ pub(crate) enum CommandError {
         count: usize,
         /// What went wrong, with the child's own error output.
         reason: String,
+    },
+    /// `symphony new`: the name cannot be both an extension's and a crate's.
+    #[error("`{name}` cannot name an extension: {problem}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        problem: NameProblem,
+    },
+    /// `symphony new`: the crate's directory already exists and is not empty.
+    #[error("{} already exists and is not an empty directory: pick another name or --path", path.display())]
+    TargetExists {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A file or directory could not be created or written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// `symphony check PATH`: PATH is neither a manifest nor a directory holding one.
+    #[error("{}: no {MANIFEST_FILE_NAME} here (give an extension crate, a directory holding {MANIFEST_FILE_NAME}, or a manifest path)", path.display())]
+    NoManifest {
+        /// The path given.
+        path: PathBuf,
     },
     /// A report could not be encoded as JSON.
     #[error("cannot encode the report: {0}")]

@@ -12,8 +12,10 @@ mod demo_conductor;
 mod demo_health;
 mod display;
 mod health;
+mod new;
 mod pin;
 mod run;
+mod scaffold;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,7 +53,12 @@ enum Command {
     /// Call an extension once in a fresh sandbox.
     Run(run::RunArgs),
     /// Validate the config, every manifest and every component; list problems with file:line.
-    Check,
+    Check {
+        /// Check only this extension: its crate, a directory holding extension.toml, or the manifest.
+        path: Option<PathBuf>,
+    },
+    /// Create an extension crate: Cargo.toml, extension.toml, src/lib.rs and a harness test.
+    New(new::NewArgs),
     /// Build the samples and run well-behaved and hostile ones side by side.
     Demo,
     /// Report every extension's effective limits and capabilities (or verify the audit log).
@@ -122,6 +129,9 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> ExitCode {
+    if let Command::New(args) = &cli.command {
+        return new::run(args);
+    }
     let config = match PlatformConfig::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -133,7 +143,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Build { dirs } => build::run(&config, &state_dir, dirs),
         Command::Run(args) => run::run(config, &state_dir, args).await,
-        Command::Check => check::run(config, &state_dir).await,
+        Command::Check { path } => check::run(config, &state_dir, path.as_deref()).await,
         Command::Demo => demo::run(config, &state_dir).await,
         Command::Audit { action: None, json } => audit::report(config, &state_dir, json),
         Command::Audit { action: Some(AuditAction::Verify), .. } => audit::verify(&state_dir),
@@ -143,6 +153,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             health::reset(config, &state_dir, &extension, &reason, json)
         }
         Command::Bench(args) => bench::run(config, &state_dir, args).await,
+        Command::New(args) => new::run(&args),
     }
 }
 
