@@ -23,10 +23,17 @@ use crate::state::StateDir;
 #[non_exhaustive]
 pub enum LookupError {
     /// No manifest path, directory or known name matches.
-    #[error("{}", HostError::ExtensionNotFound { reference: reference.clone(), searched: searched.clone(), unreadable: unreadable.clone() })]
+    #[error("{}", HostError::ExtensionNotFound {
+        reference: reference.clone(),
+        did_you_mean: did_you_mean.clone(),
+        searched: searched.clone(),
+        unreadable: unreadable.clone(),
+    })]
     NotFound {
         /// What the caller asked for.
         reference: String,
+        /// The known name closest to `reference`, when close enough to be a likely typo.
+        did_you_mean: Option<String>,
         /// The extension directories searched.
         searched: Vec<PathBuf>,
         /// Manifests met on the way that could not be read (one may be the one meant).
@@ -40,8 +47,8 @@ pub enum LookupError {
 impl From<LookupError> for HostError {
     fn from(err: LookupError) -> Self {
         match err {
-            LookupError::NotFound { reference, searched, unreadable } => {
-                HostError::ExtensionNotFound { reference, searched, unreadable }
+            LookupError::NotFound { reference, did_you_mean, searched, unreadable } => {
+                HostError::ExtensionNotFound { reference, did_you_mean, searched, unreadable }
             }
             LookupError::Manifest(invalid) => HostError::ManifestInvalid(invalid),
         }
@@ -95,6 +102,7 @@ pub fn find(dirs: &[PathBuf], reference: &str) -> Result<ExtensionManifest, Look
     };
     let mut unreadable = Vec::new();
     let mut newest: Option<ExtensionManifest> = None;
+    let mut known: Vec<String> = Vec::new();
     for manifest_path in &paths {
         match ExtensionManifest::load(manifest_path) {
             Ok(m) if m.name == name && version.is_none_or(|v| m.version.to_string() == v) => {
@@ -102,15 +110,30 @@ pub fn find(dirs: &[PathBuf], reference: &str) -> Result<ExtensionManifest, Look
                     newest = Some(m);
                 }
             }
-            Ok(_) => {}
+            Ok(m) => known.push(m.name),
             Err(e) => unreadable.push(e),
         }
     }
     newest.ok_or_else(|| LookupError::NotFound {
         reference: reference.to_owned(),
+        did_you_mean: closest_name(name, &known),
         searched: dirs.to_vec(),
         unreadable,
     })
+}
+
+/// Lowest similarity (Jaro-Winkler, 0 to 1) at which a known name is offered as the one meant;
+/// the threshold clap uses for misspelled subcommands.
+const SUGGESTION_MIN_SIMILARITY: f64 = 0.8;
+
+/// The name of `known` most like `wanted`, if any is like it enough to be a likely typo.
+fn closest_name(wanted: &str, known: &[String]) -> Option<String> {
+    known
+        .iter()
+        .map(|name| (strsim::jaro_winkler(wanted, name), name))
+        .filter(|(similarity, _)| *similarity >= SUGGESTION_MIN_SIMILARITY)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| name.clone())
 }
 
 /// A component read, inspected, checked against its pin and compiled: ready for the sandbox.

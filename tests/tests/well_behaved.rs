@@ -100,7 +100,17 @@ async fn log_volume_is_truncated_and_counted_not_unbounded() {
 #[tokio::test]
 async fn a_missing_extension_is_a_typed_not_found_error() {
     let err = runtime().load("no-such-extension").expect_err("nothing by that name");
-    assert!(matches!(err, HostError::ExtensionNotFound { .. }), "{err:?}");
+    assert!(matches!(err, HostError::ExtensionNotFound { did_you_mean: None, .. }), "{err:?}");
+}
+
+#[test]
+fn a_misspelled_extension_name_suggests_the_one_meant() {
+    let err = runtime().load("ecoh").expect_err("nothing by that name");
+    let HostError::ExtensionNotFound { did_you_mean, .. } = &err else {
+        panic!("expected extension_not_found, got {err:?}")
+    };
+    assert_eq!(did_you_mean.as_deref(), Some("echo"));
+    assert!(err.to_string().ends_with("did you mean `echo`?"), "{err}");
 }
 
 #[tokio::test]

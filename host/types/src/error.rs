@@ -287,10 +287,13 @@ pub enum HostError {
     },
     /// No extension matches the reference: not a manifest path, not a directory holding one,
     /// not a name (or `name@version`) in the extension directories.
-    #[error("{}", not_found_message(reference, searched, unreadable))]
+    #[error("{}", not_found_message(reference, did_you_mean.as_deref(), searched, unreadable))]
     ExtensionNotFound {
         /// What the caller asked for.
         reference: String,
+        /// The known extension name closest to `reference`, when one is close enough to be a
+        /// likely typo.
+        did_you_mean: Option<String>,
         /// The extension directories searched.
         searched: Vec<PathBuf>,
         /// Manifests met on the way that could not be read (one may be the one meant).
@@ -449,13 +452,21 @@ impl HostError {
 }
 
 /// The message of [`HostError::ExtensionNotFound`].
-fn not_found_message(reference: &str, searched: &[PathBuf], unreadable: &[ConfigFileError]) -> String {
+fn not_found_message(
+    reference: &str,
+    did_you_mean: Option<&str>,
+    searched: &[PathBuf],
+    unreadable: &[ConfigFileError],
+) -> String {
     let dirs: Vec<String> = searched.iter().map(|d| d.display().to_string()).collect();
     let mut message = format!(
         "no extension `{reference}`: not a manifest, a directory with {}, or a name in {}",
         crate::manifest::MANIFEST_FILE_NAME,
         if dirs.is_empty() { "(no extension directories)".to_owned() } else { dirs.join(", ") }
     );
+    if let Some(name) = did_you_mean {
+        message.push_str(&format!("; did you mean `{name}`?"));
+    }
     for broken in unreadable {
         message.push_str("; unreadable manifest ");
         message.push_str(&broken.to_string());
