@@ -4,6 +4,7 @@
 //! The guest profile is passed on the command line, so an author's crate outside this workspace
 //! builds the same way. The wasm target is installed with rustup when missing.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -121,6 +122,19 @@ pub fn ensure_wasm_target() -> Result<(), BuildError> {
 /// # Errors
 /// [`BuildError`] for a bad manifest, a compile error or a missing artifact.
 pub fn build_extension(crate_dir: &Path, target_dir: Option<&Path>) -> Result<BuiltExtension, BuildError> {
+    build_extension_observed(crate_dir, target_dir, &mut |_| {})
+}
+
+/// [`build_extension`], handing `on_compiled` the name of each unit (a dependency or the crate
+/// itself) as cargo reports it done, for a progress display.
+///
+/// # Errors
+/// As [`build_extension`].
+pub fn build_extension_observed(
+    crate_dir: &Path,
+    target_dir: Option<&Path>,
+    on_compiled: &mut dyn FnMut(&str),
+) -> Result<BuiltExtension, BuildError> {
     let manifest = ExtensionManifest::load(&crate_dir.join(MANIFEST_FILE_NAME))?;
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cargo
@@ -134,6 +148,7 @@ pub fn build_extension(crate_dir: &Path, target_dir: Option<&Path>) -> Result<Bu
             GUEST_PROFILE,
             "--message-format=json-render-diagnostics",
         ])
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for setting in GUEST_PROFILE_SETTINGS {
@@ -142,11 +157,27 @@ pub fn build_extension(crate_dir: &Path, target_dir: Option<&Path>) -> Result<Bu
     if let Some(dir) = target_dir {
         cargo.env("CARGO_TARGET_DIR", dir);
     }
-    let output = cargo.output().map_err(BuildError::Cargo)?;
-    if !output.status.success() {
+    let mut child = cargo.spawn().map_err(BuildError::Cargo)?;
+    // cargo's JSON messages, read as they come so each finished unit is reported at once.
+    let mut stdout = Vec::new();
+    if let Some(pipe) = child.stdout.take() {
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            if let Ok(message) = serde_json::from_slice::<serde_json::Value>(&line)
+                && message["reason"] == "compiler-artifact"
+                && let Some(unit) = message["target"]["name"].as_str()
+            {
+                on_compiled(unit);
+            }
+            stdout.append(&mut line);
+        }
+    }
+    let status = child.wait().map_err(BuildError::Cargo)?;
+    if !status.success() {
         return Err(BuildError::Compile { crate_dir: crate_dir.to_path_buf() });
     }
-    let artifact = wasm_artifact(&output.stdout, crate_dir)
+    let artifact = wasm_artifact(&stdout, crate_dir)
         .ok_or_else(|| BuildError::NoComponent { crate_dir: crate_dir.to_path_buf() })?;
     let destination = &manifest.component_path;
     if let Some(parent) = destination.parent() {

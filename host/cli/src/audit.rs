@@ -2,6 +2,11 @@
 //! can consume — declared vs effective limits and declared vs granted capabilities, each with
 //! the policy rule that decided it — computed by the same code the sandbox enforces with.
 //! `symphony audit verify` walks the tamper-evident audit log.
+//!
+//! Exit codes: `audit` 0 when every extension is in order, 1 when it found a problem (a manifest
+//! it cannot read, a component missing, unreadable or not matching its pin), 2 when it could not
+//! run; `audit verify` 0 when the chain is intact (or there is no log yet), 1 when it is broken,
+//! 2 when the log cannot be read.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,7 +15,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{EXIT_UNUSABLE, display};
-use symphony_host::audit::AuditLog;
+use symphony_host::audit::{AuditLog, AuditVerifyError};
 use symphony_host::component_info::ComponentInfo;
 use symphony_host::config::PlatformConfig;
 use symphony_host::state::StateDir;
@@ -120,7 +125,12 @@ pub(crate) fn report(config: PlatformConfig, state_dir: &Path, as_json: bool) ->
     for problem in &broken {
         eprintln!("problem: {problem}");
     }
-    if broken.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    // As `check`: any problem, in a manifest or in what it points at, fails the audit.
+    if broken.is_empty() && entries.iter().all(|e| e.problems.is_empty()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn print_human(entries: &[AuditEntry]) {
@@ -178,13 +188,17 @@ pub(crate) fn verify(state_dir: &Path) -> ExitCode {
     match symphony_host::audit::verify(&path) {
         Ok(report) => {
             println!(
-                "{}: {} records, chain intact; last hash {}",
+                "{}: {}, chain intact; last hash {}",
                 path.display(),
-                report.records,
+                display::plural(report.records, "record", "records"),
                 report.last_hash
             );
             println!("(keep the last hash elsewhere to detect truncation or wholesale replacement)");
             ExitCode::SUCCESS
+        }
+        Err(e @ AuditVerifyError::Io { .. }) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_UNUSABLE)
         }
         Err(e) => {
             println!("BROKEN: {e}");

@@ -4,6 +4,10 @@
 //!
 //! The in-flight memory scenario runs in a child process of this same binary (hidden flag
 //! `--in-flight-child N`), one per N, so that no earlier scenario's memory is in its peak.
+//!
+//! Exit codes: 0 when every scenario was measured, 1 when a measured call or the raw baseline
+//! failed (or an in-flight child did), 2 when the benchmark could not run (the engine, a sample
+//! that cannot load, the state directory, a file or thread).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -13,8 +17,8 @@ use clap::Args;
 use super::command_error::CommandError;
 use serde_json::json;
 
-use super::EXIT_UNUSABLE;
-use symphony_bench::{self as bench, BenchOptions, Machine, Report, Row, Scenario, in_flight};
+use super::{EXIT_UNUSABLE, display};
+use symphony_bench::{self as bench, BenchError, BenchOptions, Machine, Report, Row, Scenario, in_flight};
 use symphony_host::config::PlatformConfig;
 
 #[derive(Debug, Args)]
@@ -66,14 +70,23 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: BenchArg
             }
             ExitCode::SUCCESS
         }
-        Ok(Err(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
+        Ok(Err(error)) => {
+            eprintln!("error: {error}");
+            exit_code(&error)
         }
         Err(_) => {
             eprintln!("error: the benchmark thread panicked");
             ExitCode::from(EXIT_UNUSABLE)
         }
+    }
+}
+
+/// 1 when what was measured failed, 2 when the measuring could not start.
+fn exit_code(error: &CommandError) -> ExitCode {
+    match error {
+        CommandError::Bench { source: BenchError::CallFailed { .. } | BenchError::Raw { .. }, .. }
+        | CommandError::BenchChild { .. } => ExitCode::FAILURE,
+        _ => ExitCode::from(EXIT_UNUSABLE),
     }
 }
 
@@ -145,7 +158,8 @@ fn in_flight_in_children(
 
 fn print_table(report: &Report) {
     let m = &report.machine;
-    println!("{} cores, {}{}", m.cores, m.cpu_model, if report.quick { ", quick run" } else { "" });
+    let quick = if report.quick { ", quick run" } else { "" };
+    println!("{}, {}{quick}", display::plural(m.cores, "core", "cores"), m.cpu_model);
     let header = ["scenario", "variant", "median", "p99", "ratio", "target"];
     println!(
         "{:<20} {:<42} {:>14} {:>14} {:>7}  {}",

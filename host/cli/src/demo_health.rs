@@ -12,13 +12,16 @@ use symphony_host::runtime::Runtime;
 use symphony_types::error::{CallError, ConductorError, HostError};
 use symphony_types::payload::CallRequest;
 
+use super::display;
+use super::table::{Align, Table};
+
 /// Most miner calls the demo makes before giving up on seeing it caught.
 const MAX_MINER_CALLS: usize = 40;
 /// Largest history the memory-creep scenario sends, in MiB (its limit is 16 MiB).
 const MAX_HISTORY_MIB: u64 = 24;
 
-fn row(scenario: &str, happened: &str, result: &str) {
-    println!("{scenario:<28} {happened:<62} {result}");
+fn row(table: &mut Table, scenario: &str, happened: &str, result: &str) {
+    table.row(vec![scenario.to_owned(), happened.to_owned(), result.to_owned()]);
 }
 
 fn result_of(outcome: &ConductedOutcome) -> String {
@@ -48,21 +51,25 @@ fn first(records: &[AnomalyRecord], kind: AnomalyKind) -> Option<&AnomalyRecord>
 /// Run the health scenarios; returns how many did not behave as expected.
 pub(crate) async fn run(platform: &Platform) -> usize {
     println!();
-    println!("{:<28} {:<62} outcome", "health scenario", "what happened");
-    println!("{}", "─".repeat(140));
+    let mut table = Table::new(&[
+        ("health scenario", Align::Left),
+        ("what happened", Align::Left),
+        ("outcome", Align::Left),
+    ]);
     let (runtime, conductor) = (platform.runtime(), platform.conductor());
-    let mut unexpected = miner(runtime, conductor).await;
-    unexpected += memory_creep(runtime, conductor).await;
+    let mut unexpected = miner(&mut table, runtime, conductor).await;
+    unexpected += memory_creep(&mut table, runtime, conductor).await;
     if let Err(e) = platform.flush() {
-        println!("health history not saved: {e}");
+        table.note(format!("health history not saved: {e}"));
         unexpected += 1;
     }
+    table.print();
     unexpected
 }
 
-async fn miner(runtime: &Runtime, conductor: &Conductor) -> usize {
+async fn miner(table: &mut Table, runtime: &Runtime, conductor: &Conductor) -> usize {
     let (Ok(miner), Ok(text_stats)) = (runtime.load("miner"), runtime.load("text-stats")) else {
-        println!("miner or text-stats is not available; run `symphony build`");
+        table.note("miner or text-stats is not available; run `symphony build`");
         return 1;
     };
     let Some(monitor) = conductor.monitor() else { return 1 };
@@ -71,6 +78,7 @@ async fn miner(runtime: &Runtime, conductor: &Conductor) -> usize {
         let Ok(request) = CallRequest::json(&json!({})) else { return 1 };
         let outcome = conductor.call(&miner, request).await;
         row(
+            table,
             "miner (earlier run)",
             "still quarantined from an earlier run: the history is persisted",
             &format!(
@@ -111,21 +119,27 @@ async fn miner(runtime: &Runtime, conductor: &Conductor) -> usize {
     let quarantined = monitor.quarantine_remaining_ms(&miner_id);
     let summary = violation.map_or_else(|| "not flagged".to_owned(), |r| r.anomaly.summary());
     row(
+        table,
         "miner stays under its limit",
-        &format!("{calls} calls at {fuel_share:.0}% of its fuel limit, each one succeeding"),
+        &format!(
+            "{} at {fuel_share:.0}% of its fuel limit, each one succeeding",
+            display::plural(calls, "call", "calls")
+        ),
         &format!("profile_violation: {summary}"),
     );
     let text_health = report.iter().find(|h| h.extension.starts_with("text-stats@"));
     let text_state = text_health.map_or(HealthState::Healthy, |h| h.status);
     row(
+        table,
         "text-stats, same load",
-        &format!("{text_ok} calls on 16–56 KiB texts alongside the miner"),
+        &format!("{} on 16–56 KiB texts alongside the miner", display::plural(text_ok, "call", "calls")),
         &format!("{} · no anomaly", text_state.as_str()),
     );
     let Ok(request) = CallRequest::json(&json!({})) else { return 1 };
     let refused = conductor.call(&miner, request).await;
     let refused_ok = matches!(refused.result, Err(CallError::Conductor(ConductorError::Quarantined { .. })));
     row(
+        table,
         "miner quarantined",
         &format!(
             "breaker forced open for {} s; the next call never runs the guest",
@@ -139,16 +153,16 @@ async fn miner(runtime: &Runtime, conductor: &Conductor) -> usize {
         + usize::from(text_state != HealthState::Healthy || text_ok != calls)
 }
 
-async fn memory_creep(runtime: &Runtime, conductor: &Conductor) -> usize {
+async fn memory_creep(table: &mut Table, runtime: &Runtime, conductor: &Conductor) -> usize {
     let Ok(creep) = runtime.load("memory-creep") else {
-        println!("memory-creep is not available; run `symphony build`");
+        table.note("memory-creep is not available; run `symphony build`");
         return 1;
     };
     let Some(monitor) = conductor.monitor() else { return 1 };
     let id = creep.manifest().id();
     // Judge this run's growth on its own, not mixed with an earlier demo's calls.
     if let Err(e) = monitor.lift(&id, "demo: judged afresh") {
-        println!("memory-creep history not reset: {e}");
+        table.note(format!("memory-creep history not reset: {e}"));
     }
     let mut warned_at = None;
     let mut breached_at = None;
@@ -180,6 +194,7 @@ async fn memory_creep(runtime: &Runtime, conductor: &Conductor) -> usize {
         None => "no warning".to_owned(),
     };
     row(
+        table,
         "memory creeps up",
         "history grows 1 MiB per call against a 16 MiB memory limit",
         &format!(

@@ -1,12 +1,16 @@
 //! `symphony health [--json]`: every extension's status (`healthy` / `degraded` /
 //! `quarantined`), breaker, baselines and recent anomalies with their evidence, from the health
 //! history in the state directory. `symphony health reset EXT` lifts a quarantine (audited).
+//!
+//! Exit codes: 0 when the report was printed or the reset done, 2 when it could not be (an
+//! unusable state directory or health history, no such extension).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use serde_json::json;
 
+use super::table::{Align, Table};
 use super::{EXIT_UNUSABLE, display};
 use symphony_conductor::anomaly::{ExtensionHealth, Metric};
 use symphony_host::Platform;
@@ -56,52 +60,57 @@ fn median(health: &ExtensionHealth, metric: Metric) -> Option<u64> {
 }
 
 fn print_table(report: &[ExtensionHealth]) {
-    println!(
-        "{:<24} {:<12} {:<10} {:>7} {:>6} {:>13} {:>10} {:>10}",
-        "extension", "status", "breaker", "calls", "fails", "fuel", "peak mem", "guest time"
-    );
-    println!("{}", "─".repeat(100));
+    let mut table = Table::new(&[
+        ("extension", Align::Left),
+        ("status", Align::Left),
+        ("breaker", Align::Left),
+        ("calls", Align::Right),
+        ("fails", Align::Right),
+        ("fuel", Align::Right),
+        ("peak mem", Align::Right),
+        ("guest time", Align::Right),
+    ]);
     for health in report {
         let breaker = serde_json::to_value(health.breaker).ok();
-        println!(
-            "{:<24} {:<12} {:<10} {:>7} {:>6} {:>13} {:>10} {:>10}",
-            health.extension,
-            health.status.as_str(),
-            breaker.as_ref().and_then(|b| b.as_str()).unwrap_or("?"),
-            health.calls,
-            health.failures,
+        table.row(vec![
+            health.extension.clone(),
+            health.status.as_str().to_owned(),
+            breaker.as_ref().and_then(|b| b.as_str()).unwrap_or("?").to_owned(),
+            display::count(health.calls),
+            display::count(health.failures),
             median(health, Metric::Fuel).map_or_else(|| "–".to_owned(), display::count),
             median(health, Metric::MemoryBytes).map_or_else(|| "–".to_owned(), display::bytes),
             median(health, Metric::GuestUs)
                 .map_or_else(|| "–".to_owned(), |us| format!("{:.1} ms", us as f64 / 1000.0)),
-        );
+        ]);
         if let Some(q) = &health.quarantine {
-            println!(
+            table.note(format!(
                 "    quarantined (#{}) for {}: {} s left — lift with `symphony health reset {}`",
                 q.nth,
                 q.reason,
                 q.remaining_ms.div_ceil(1000),
                 health.extension
-            );
+            ));
         }
         if let Some(t) = &health.throttle {
-            println!(
-                "    throttled to {} concurrent call(s): {} s left",
-                t.concurrency,
+            table.note(format!(
+                "    throttled to {} at a time: {} s left",
+                display::plural(t.concurrency, "call", "calls"),
                 t.remaining_ms.div_ceil(1000)
-            );
+            ));
         }
         for anomaly in &health.recent_anomalies {
             let note = anomaly.record.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-            println!(
+            table.note(format!(
                 "    call {:>5}  {:<22} {:<10} {}{note}",
                 anomaly.record.at_call,
                 anomaly.record.anomaly.kind().as_str(),
                 anomaly.record.action.as_str(),
                 anomaly.summary
-            );
+            ));
         }
     }
+    table.print();
     println!("(medians over each extension's baseline window; moving averages until one is formed)");
 }
 

@@ -5,6 +5,7 @@
 mod audit;
 mod bench;
 mod build;
+mod build_progress;
 mod check;
 mod command_error;
 mod demo;
@@ -16,6 +17,8 @@ mod new;
 mod pin;
 mod run;
 mod scaffold;
+mod served;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,5 +1,8 @@
 //! `symphony pin EXT`: trust a component built elsewhere. Records the sha256 of the component
 //! file as it is now for its `name@version`; later loads of other bytes fail with `hash_mismatch`.
+//!
+//! Exit codes: 0 when pinned, 2 when it could not be (no such extension, a bad manifest, the
+//! component unreadable, the state directory unusable).
 
 use std::path::Path;
 use std::process::ExitCode;

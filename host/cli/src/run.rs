@@ -3,7 +3,13 @@
 //! `--direct` one attempt in a fresh sandbox.
 //!
 //! `--json` prints exactly one object: `{"status":"ok","output":…,"usage":{…}}` or
-//! `{"status":"error","error":{"source","kind","class","message"},"usage":{…}}`.
+//! `{"status":"error","error":{"source","kind","class","message"},"usage":{…}}`, or when the
+//! command could not run `{"status":"unusable","message":…}`.
+//!
+//! Exit codes: 0 when the call answered, 1 when it ended in a typed error (the guest's, the
+//! host's or the conductor's, including a component that cannot load or an input over its
+//! limit), 2 when the command could not run (no such extension, a bad manifest, input that is
+//! unreadable or not JSON, an unusable state directory).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,6 +18,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::{Value, json};
 
+use super::served::{DegradedSource, served_by};
 use super::{EXIT_UNUSABLE, display};
 use symphony_conductor::ConductedOutcome;
 use symphony_host::Platform;
@@ -156,25 +163,28 @@ fn print_conducted(outcome: &ConductedOutcome) {
         );
         println!("  attempt {} on {} after {} ms backoff: {result}", a.attempt, a.extension, a.backoff_ms);
     }
+    // Who answered, read from served_by / fallback / degraded: a static answer is not the
+    // extension's.
+    let who = served_by(outcome, DegradedSource::StaticOrLastGood);
     match &outcome.result {
         Ok(output) => {
-            println!("{}: ok", outcome.served_by);
+            println!("{who}: ok");
             let value = output_value(output);
             println!("{}", serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string()));
         }
         Err(err) => {
             let r = err.report();
-            println!("{}: error {}/{} ({})", outcome.served_by, r.source, r.kind, r.class);
+            println!("{who}: error {}/{} ({})", r.source, r.kind, r.class);
             println!("  {}", r.message);
         }
     }
     let u = &outcome.usage;
     println!(
-        "usage: {} fuel units · peak memory {} · {} ms over {} attempts",
-        display::count(u.fuel),
+        "usage: {} · peak memory {} · {} ms over {}",
+        display::plural(u.fuel, "fuel unit", "fuel units"),
         display::bytes(u.memory_peak_bytes),
         u.wall_ms,
-        outcome.attempts.len()
+        display::plural(outcome.attempts.len(), "attempt", "attempts")
     );
 }
 
@@ -273,9 +283,9 @@ fn print_human(id: &str, outcome: &CallOutcome) {
     }
     if outcome.log.lost_anything() {
         eprintln!(
-            "  (log budget {}: {} records and {} dropped)",
+            "  (log budget {}: {} and {} dropped)",
             display::bytes(outcome.log.limit_bytes),
-            outcome.log.dropped_records,
+            display::plural(outcome.log.dropped_records, "record", "records"),
             display::bytes(outcome.log.dropped_bytes)
         );
     }
@@ -293,8 +303,8 @@ fn print_human(id: &str, outcome: &CallOutcome) {
     }
     let u = &outcome.usage;
     println!(
-        "usage: {} fuel units · peak memory {} · {} ms",
-        display::count(u.fuel),
+        "usage: {} · peak memory {} · {} ms",
+        display::plural(u.fuel, "fuel unit", "fuel units"),
         display::bytes(u.memory_peak_bytes),
         u.wall_ms
     );

@@ -362,3 +362,213 @@ fn check_warns_when_a_ceiling_exceeds_the_reservation_budget() {
     assert!(text.contains("policy.ceilings.fuel") && text.contains("reservation.fuel_budget"), "{text}");
     assert!(!text.contains("policy.ceilings.memory_bytes"), "memory is within its budget: {text}");
 }
+
+/// The binary's raw output, with `RUST_LOG` cleared so its default log filter applies.
+fn symphony_output(args: &[&str], envs: &[(&str, &Path)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_symphony"));
+    command.args(args).current_dir(root()).env_remove("RUST_LOG");
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    command.output().expect("spawn")
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+#[test]
+fn run_of_a_missing_extension_exits_2_with_extension_not_found() {
+    let (code, json, text) = symphony(&["run", "no-such-extension", "--json"]);
+    assert_eq!(code, 2, "{text}");
+    assert_eq!(json["error"]["kind"], "extension_not_found", "{json}");
+}
+
+#[test]
+fn run_with_input_that_is_not_json_or_not_there_exits_2_as_unusable() {
+    let (code, json, text) = symphony(&["run", "echo", "--input", "{not json", "--json"]);
+    assert_eq!((code, json["status"].as_str()), (2, Some("unusable")), "{text}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.json");
+    let (code, json, text) = symphony(&["run", "echo", "--input-file", path_str(&missing), "--json"]);
+    assert_eq!((code, json["status"].as_str()), (2, Some("unusable")), "{text}");
+}
+
+#[test]
+fn run_whose_guest_answers_with_an_error_exits_1() {
+    let (code, json, text) = symphony(&["run", "flaky", "--input", r#"{"fail_times":9}"#, "--json"]);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!((json["status"].as_str(), json["error"]["source"].as_str()), (Some("error"), Some("guest")));
+}
+
+#[test]
+fn run_with_a_broken_config_file_exits_2_naming_file_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("symphony.toml");
+    std::fs::write(&config, "extension_dirs = []\n[policy.ceilings]\nmemory_bytes = \"lots\"\n")
+        .expect("write");
+    let (code, _, text) = symphony(&["--config", path_str(&config), "run", "echo"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains(&format!("{}:3", config.display())), "file:line in {text}");
+
+    let absent = dir.path().join("absent.toml");
+    let (code, _, text) = symphony(&["--config", path_str(&absent), "run", "echo"]);
+    assert_eq!(code, 2, "{text}");
+}
+
+#[test]
+fn an_unusable_state_directory_exits_2_for_every_command_that_needs_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let not_a_dir = dir.path().join("state");
+    std::fs::write(&not_a_dir, "a file, not a directory").expect("write");
+    let state = path_str(&not_a_dir);
+    for args in
+        [&["run", "echo"][..], &["health"], &["health", "reset", "echo"], &["pin", "echo"], &["audit"]]
+    {
+        let mut all = vec!["--state-dir", state];
+        all.extend_from_slice(args);
+        let (code, _, text) = symphony(&all);
+        assert_eq!(code, 2, "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn pin_and_health_reset_of_a_missing_extension_exit_2() {
+    let state = tempfile::tempdir().expect("state dir");
+    let state = path_str(state.path());
+    assert_eq!(symphony(&["--state-dir", state, "pin", "no-such-extension"]).0, 2);
+    assert_eq!(symphony(&["--state-dir", state, "health", "reset", "no-such-extension"]).0, 2);
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    assert_eq!(symphony(&["run"]).0, 2, "missing EXT");
+    assert_eq!(symphony(&["run", "echo", "--no-such-flag"]).0, 2);
+    assert_eq!(symphony(&["no-such-command"]).0, 2);
+}
+
+#[test]
+fn audit_verify_of_a_log_it_cannot_read_exits_2() {
+    let state = tempfile::tempdir().expect("state dir");
+    // A directory where the log should be: not a broken chain, an unreadable file.
+    std::fs::create_dir(state.path().join("audit.log")).expect("mkdir");
+    let (code, _, text) = symphony(&["--state-dir", path_str(state.path()), "audit", "verify"]);
+    assert_eq!(code, 2, "{text}");
+}
+
+/// A config whose only extension directory holds one broken manifest.
+fn config_with_a_broken_manifest() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ext = dir.path().join("extensions/bad");
+    std::fs::create_dir_all(&ext).expect("mkdir");
+    std::fs::write(ext.join("extension.toml"), "name = \"bad\"\nversion = 1\n").expect("write");
+    let config = dir.path().join("symphony.toml");
+    std::fs::write(&config, format!("extension_dirs = [{:?}]\n", path_str(&dir.path().join("extensions"))))
+        .expect("write");
+    (dir, config)
+}
+
+#[test]
+fn check_and_audit_that_find_a_broken_manifest_exit_1() {
+    let (dir, config) = config_with_a_broken_manifest();
+    let state = dir.path().join("state");
+    let (config, state) = (path_str(&config), path_str(&state));
+    let (code, _, text) = symphony(&["--config", config, "--state-dir", state, "check"]);
+    assert_eq!(code, 1, "{text}");
+    let (code, _, text) = symphony(&["--config", config, "--state-dir", state, "audit"]);
+    assert_eq!(code, 1, "{text}");
+}
+
+#[test]
+fn warnings_on_a_pipe_carry_no_colour_codes() {
+    let (_dir, ext, state) = echo_copy();
+    let (ext, state_str) = (path_str(&ext), path_str(&state));
+    assert_eq!(symphony(&["--state-dir", state_str, "pin", ext]).0, 0);
+    // A record that does not parse: the next writer warns and restarts the chain.
+    let log = state.join("audit.log");
+    let mut bytes = std::fs::read(&log).expect("read log");
+    bytes.extend_from_slice(b"not a record\n");
+    std::fs::write(&log, bytes).expect("write log");
+    let out = symphony_output(&["--state-dir", state_str, "run", ext], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(" WARN "), "a warning was logged: {stderr}");
+    assert!(!stderr.contains('\x1b'), "no escape codes on a pipe: {stderr:?}");
+
+    // clap's own errors too.
+    let out = symphony_output(&["run", "--no-such-flag"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains('\x1b'));
+}
+
+/// A dependency-free wasm crate with a manifest, `body` as its `src/lib.rs`.
+fn tiny_crate(parent: &Path, name: &str, body: &str) -> PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir_all(dir.join("src")).expect("mkdir");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+             [lib]\ncrate-type = [\"cdylib\"]\n\n[workspace]\n"
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("extension.toml"),
+        format!("name = \"{name}\"\nversion = \"0.1.0\"\ncomponent = \"{name}.wasm\"\n"),
+    )
+    .expect("write");
+    std::fs::write(dir.join("src/lib.rs"), body).expect("write");
+    dir
+}
+
+#[test]
+fn build_off_a_terminal_prints_one_plain_line_per_crate_started_and_finished() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let crates = dir.path().join("crates");
+    let target = dir.path().join("target");
+    let state = dir.path().join("state");
+    for name in ["tiny-a", "tiny-b"] {
+        tiny_crate(&crates, name, "#[unsafe(no_mangle)]\npub extern \"C\" fn answer() -> i32 { 42 }\n");
+    }
+    let out = symphony_output(
+        &["--state-dir", path_str(&state), "build", path_str(&crates)],
+        &[("CARGO_TARGET_DIR", &target)],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains('\r') && !stderr.contains('\x1b'), "no redraws on a pipe: {stderr:?}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    let started: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("building ")).collect();
+    let finished: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("built ")).collect();
+    assert_eq!(started.len(), 2, "{stderr}");
+    assert!(started[0].starts_with("building [1/2] ") && started[0].ends_with("tiny-a"), "{stderr}");
+    assert!(started[1].starts_with("building [2/2] ") && started[1].ends_with("tiny-b"), "{stderr}");
+    assert_eq!(finished.len(), 2, "{stderr}");
+    for (line, id) in finished.iter().zip(["tiny-a@0.1.0", "tiny-b@0.1.0"]) {
+        assert!(line.starts_with(&format!("built {id} → ")), "{line}");
+        assert!(line.contains(" s, sha256 "), "time and hash: {line}");
+    }
+    assert!(crates.join("tiny-a/tiny-a.wasm").is_file());
+}
+
+#[test]
+fn build_exits_1_when_a_crate_does_not_compile_and_2_when_there_is_nothing_to_build() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("target");
+    let state = dir.path().join("state");
+    let broken = tiny_crate(dir.path(), "tiny-broken", "pub fn f() -> i32 { \"not a number\" }\n");
+    let out = symphony_output(
+        &["--state-dir", path_str(&state), "build", path_str(&broken)],
+        &[("CARGO_TARGET_DIR", &target)],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.lines().any(|l| l.starts_with("failed [1/1] ")), "{stderr}");
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let out = symphony_output(&["--state-dir", path_str(&state), "build", path_str(&empty)], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
