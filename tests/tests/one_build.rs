@@ -54,7 +54,13 @@ fn identities(graph: &Value) -> BTreeMap<String, BTreeSet<String>> {
             .collect();
         deps.sort();
         let key = serde_json::json!([
-            unit["pkg_id"], unit["target"]["name"], unit["mode"], unit["features"], profile, unit["platform"], deps
+            unit["pkg_id"],
+            unit["target"]["name"],
+            unit["mode"],
+            unit["features"],
+            profile,
+            unit["platform"],
+            deps
         ])
         .to_string();
         // A digest, not the text: the text of a unit would hold every unit below it.

@@ -61,10 +61,10 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, target: Option
         println!("problem: {problem}");
     }
     println!(
-        "{} extensions, {} problems, {} warnings",
-        paths.len(),
-        findings.problems.len(),
-        findings.warnings.len()
+        "{}, {}, {}",
+        display::plural(paths.len(), "extension", "extensions"),
+        display::plural(findings.problems.len(), "problem", "problems"),
+        display::plural(findings.warnings.len(), "warning", "warnings")
     );
     if findings.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

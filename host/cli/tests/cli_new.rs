@@ -83,7 +83,7 @@ fn new_then_build_check_and_run_the_scaffolded_extension() {
 
     let (code, _, text) = symphony(&["--state-dir", state_str, "check", crate_str]);
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("1 extensions, 0 problems, 0 warnings"), "only this one, clean: {text}");
+    assert!(text.contains("1 extension, 0 problems, 0 warnings"), "only this one, clean: {text}");
 
     let (code, json, text) =
         symphony(&["--state-dir", state_str, "run", crate_str, "--input", r#"{"name":"Ada"}"#, "--json"]);
@@ -160,7 +160,7 @@ fn check_path_on_a_broken_manifest_is_a_problem_naming_file_and_line() {
         assert_eq!(code, 1, "{text}");
         assert!(text.contains(&expected), "names {expected}: {text}");
         assert!(text.contains("limits.fuel"), "{text}");
-        assert!(text.contains("1 extensions, 1 problems"), "only this one: {text}");
+        assert!(text.contains("1 extension, 1 problem"), "only this one: {text}");
     }
 }
 
@@ -178,7 +178,7 @@ fn check_path_only_checks_that_extension_and_reports_a_missing_component() {
         symphony(&["--state-dir", path_str(&state), "check", path_str(&crate_dir.join("Cargo.toml"))]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("invalid_component"), "the component was never built: {text}");
-    assert!(text.contains("1 extensions, 1 problems"), "{text}");
+    assert!(text.contains("1 extension, 1 problem"), "{text}");
 }
 
 #[test]
