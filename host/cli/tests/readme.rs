@@ -38,14 +38,12 @@ fn blocks(text: &str) -> Vec<Block> {
     let mut marker: Option<String> = None;
     for (number, line) in text.lines().enumerate() {
         match &mut current {
-            Some(block) if line.trim_start().starts_with("```") => {
-                let _ = block;
-                found.extend(current.take());
-            }
+            Some(_) if line.trim_start().starts_with("```") => found.extend(current.take()),
             Some(block) => block.lines.push(line.to_owned()),
             None if line.trim_start().starts_with("```") => {
                 let info = line.trim_start().trim_start_matches('`').trim().to_owned();
-                current = Some(Block { info, lines: Vec::new(), file_marker: marker.take(), line: number + 1 });
+                current =
+                    Some(Block { info, lines: Vec::new(), file_marker: marker.take(), line: number + 1 });
             }
             None => {
                 let trimmed = line.trim();
@@ -92,7 +90,8 @@ fn run(command: &str) -> (i32, Vec<String>) {
         .env("PATH", std::env::join_paths(dirs).expect("PATH"))
         .output()
         .expect("bash runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    let text =
+        String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
     (output.status.code().unwrap_or(-1), text.lines().map(|l| l.trim_end().to_owned()).collect())
 }
 
@@ -108,14 +107,19 @@ fn check_session(readme: &str, block: &Block) -> Vec<String> {
         }
     }
     for (command, expected) in steps {
-        assert!(command.starts_with("symphony "), "{readme}:{}: a session runs `symphony …`: {command}", block.line);
+        assert!(
+            command.starts_with("symphony "),
+            "{readme}:{}: a session runs `symphony …`: {command}",
+            block.line
+        );
         let exit = expected
             .iter()
             .find_map(|l| l.strip_prefix("(exit ").and_then(|r| r.strip_suffix(')')))
             .map_or(0, |n| n.parse::<i32>().expect("(exit N)"));
         let (code, output) = run(&command);
         if code != exit {
-            problems.push(format!("{readme}:{}: `{command}` exited {code}, the README says {exit}", block.line));
+            problems
+                .push(format!("{readme}:{}: `{command}` exited {code}, the README says {exit}", block.line));
         }
         let mut at = 0;
         for want in expected.iter().filter(|l| !l.is_empty() && !l.starts_with("(exit ")) {
@@ -158,7 +162,8 @@ fn check_readme(relative: &str) -> Vec<String> {
 
 #[test]
 fn every_readme_session_prints_what_the_readme_shows() {
-    let problems: Vec<String> = ["README.md", "guest-sdk/README.md"].iter().flat_map(|r| check_readme(r)).collect();
+    let problems: Vec<String> =
+        ["README.md", "guest-sdk/README.md"].iter().flat_map(|r| check_readme(r)).collect();
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
 
