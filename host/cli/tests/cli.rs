@@ -322,7 +322,19 @@ fn the_miner_is_quarantined_across_runs_and_lifting_it_is_audited() {
     let events: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let of =
         |kind: &str| events.iter().filter(|e| e["event"] == kind && e["extension"] == "miner@1.0.0").count();
-    assert_eq!(of("anomaly_detected"), 1);
+    // The fuel violation quarantines once. On a slow or busy machine the miner's wall time may
+    // exceed its declared profile too: that finding only throttles (time alone never quarantines).
+    let quarantining = events
+        .iter()
+        .filter(|e| e["event"] == "anomaly_detected" && e["details"]["action"] == "quarantine")
+        .count();
+    assert_eq!(quarantining, 1, "{log}");
+    let other_actions: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "anomaly_detected" && e["details"]["action"] != "quarantine")
+        .map(|e| &e["details"]["action"])
+        .collect();
+    assert!(other_actions.iter().all(|a| *a == "throttle"), "{other_actions:?}");
     assert_eq!(of("quarantined"), 1);
     assert_eq!(of("quarantine_lifted"), 1);
 }
