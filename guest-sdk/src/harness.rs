@@ -91,7 +91,7 @@ impl TestHost {
 
     /// Call the extension once with a request.
     pub fn call(&self, request: CallRequest) -> CallOutcome {
-        self.executor.block_on(self.extension.call(request)).into()
+        self.executor.block_on(self.extension.call(request)).map_err(CallError::from)
     }
 
     /// Call the extension once with a JSON input.

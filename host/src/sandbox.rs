@@ -60,11 +60,13 @@ use symphony_types::usage::Usage;
 /// epoch interrupt (which reports precisely) normally wins.
 const TIMEOUT_GRACE: Duration = Duration::from_millis(50);
 
-/// The result of one call with what it consumed and logged.
+/// The result of one call with what it consumed and logged. `E` is the error's type: the
+/// taxonomy's [`CallError`], or another shape of it (the SDK's test harness gives guest errors
+/// in the SDK's own type) through [`map_err`](Self::map_err).
 #[derive(Debug)]
-pub struct CallOutcome {
+pub struct CallOutcome<E = CallError> {
     /// The guest's output or why there is none.
-    pub result: Result<Payload, CallError>,
+    pub result: Result<Payload, E>,
     /// Resources consumed.
     pub usage: Usage,
     /// The guest's log (host `log` calls and, when granted, stdout/stderr), within its budget.
@@ -76,6 +78,21 @@ pub struct CallOutcome {
     pub progress: ProgressLog,
     /// Bytes cut from the guest's error message to fit `error_message_bytes` (0 when it fit).
     pub error_message_cut_bytes: u64,
+}
+
+impl<E> CallOutcome<E> {
+    /// The same outcome with its error converted by `f`; usage, log, denials and progress as
+    /// they are.
+    pub fn map_err<F>(self, f: impl FnOnce(E) -> F) -> CallOutcome<F> {
+        CallOutcome {
+            result: self.result.map_err(f),
+            usage: self.usage,
+            log: self.log,
+            denials: self.denials,
+            progress: self.progress,
+            error_message_cut_bytes: self.error_message_cut_bytes,
+        }
+    }
 }
 
 /// What an extension says about itself (`describe`).
