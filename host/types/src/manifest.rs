@@ -57,6 +57,33 @@ struct ManifestFile {
     capabilities: DeclaredCapabilities,
     #[serde(default)]
     expected: ExpectedProfile,
+    #[serde(default)]
+    schema: SchemaFiles,
+}
+
+/// `[schema]`: JSON Schema files for the extension's input and output, relative to the manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaFiles {
+    /// Schema every input must satisfy (resolved against the manifest's directory once loaded).
+    pub input: Option<PathBuf>,
+    /// Schema every output satisfies.
+    pub output: Option<PathBuf>,
+}
+
+impl SchemaFiles {
+    /// The first path that is absolute or climbs out of the manifest's directory, with its
+    /// field name: schema files live beside the manifest, so a manifest cannot make the host
+    /// read any other file.
+    fn escaping(&self) -> Option<(&'static str, &Path)> {
+        let escapes = |path: &Path| {
+            path.components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+        };
+        [("schema.input", self.input.as_deref()), ("schema.output", self.output.as_deref())]
+            .into_iter()
+            .find_map(|(field, path)| path.filter(|p| escapes(p)).map(|p| (field, p)))
+    }
 }
 
 /// A parsed, validated extension manifest.
@@ -82,6 +109,8 @@ pub struct ExtensionManifest {
     pub capabilities: DeclaredCapabilities,
     /// What an ordinary call uses (`[expected]`), judged by the health monitor.
     pub expected: ExpectedProfile,
+    /// Data contracts (`[schema]`): JSON Schema files, resolved against the manifest's directory.
+    pub schema: SchemaFiles,
 }
 
 impl ExtensionManifest {
@@ -125,6 +154,12 @@ impl ExtensionManifest {
                 "must be greater than 0 (leave it out when there is no typical value)".into(),
             ));
         }
+        if let Some((field, bad)) = file.schema.escaping() {
+            return Err(at(
+                field,
+                format!("`{}` must be a relative path inside the extension's directory", bad.display()),
+            ));
+        }
         let dir = path.parent().unwrap_or(Path::new("."));
         if let Some(bad) = file.features.iter().find(|f| f.trim().is_empty()) {
             return Err(at("features", format!("feature names must not be empty (got {bad:?})")));
@@ -140,6 +175,10 @@ impl ExtensionManifest {
             limits: file.limits,
             capabilities: resolve_declared(file.capabilities, dir),
             expected: file.expected,
+            schema: SchemaFiles {
+                input: file.schema.input.map(|p| dir.join(p)),
+                output: file.schema.output.map(|p| dir.join(p)),
+            },
         })
     }
 
@@ -216,6 +255,27 @@ mod tests {
         let err = ExtensionManifest::load(&path).err();
         assert_eq!(err.as_ref().and_then(|e| e.field.as_deref()), Some("expected.latency_ms"));
         assert_eq!(err.as_ref().and_then(|e| e.line), Some(5));
+    }
+
+    #[test]
+    fn schema_files_resolve_beside_the_manifest_and_may_not_escape_it() {
+        let (_dir, path) = write(
+            "name = \"e\"\nversion = \"1.0.0\"\ncomponent = \"e.wasm\"\n[schema]\ninput = \"schemas/in.json\"\n",
+        );
+        let m = ExtensionManifest::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.schema.input, Some(path.with_file_name("schemas").join("in.json")));
+        assert_eq!(m.schema.output, None);
+        for bad in ["../secret.json", "/etc/passwd"] {
+            let (_dir, path) = write(&format!(
+                "name = \"e\"\nversion = \"1.0.0\"\ncomponent = \"e.wasm\"\n[schema]\noutput = \"{bad}\"\n"
+            ));
+            let err = ExtensionManifest::load(&path).err();
+            assert_eq!(err.as_ref().and_then(|e| e.field.as_deref()), Some("schema.output"), "{bad}");
+            assert_eq!(err.as_ref().and_then(|e| e.line), Some(5), "{bad}");
+        }
+        let (_dir, path) =
+            write("name = \"e\"\nversion = \"1.0.0\"\ncomponent = \"e.wasm\"\n[schema]\nfoo = \"x\"\n");
+        assert_eq!(ExtensionManifest::load(&path).err().and_then(|e| e.line), Some(5));
     }
 
     #[test]

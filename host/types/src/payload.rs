@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::Serialize;
 
+use crate::progress_log::LiveProgress;
+
 /// Content type of JSON payloads.
 pub const JSON_CONTENT_TYPE: &str = "application/json";
 /// Content type of postcard payloads.
@@ -91,6 +93,8 @@ pub struct CallRequest {
     /// Time the caller has left, in milliseconds: the call's deadline is the smaller of this
     /// and its effective `deadline_ms` (the conductor passes its remaining request deadline).
     pub deadline_cap_ms: Option<u64>,
+    /// Where the guest's `progress()` calls are mirrored live, when someone watches them.
+    pub live_progress: Option<LiveProgress>,
 }
 
 impl CallRequest {
@@ -104,6 +108,7 @@ impl CallRequest {
             attempt: 1,
             cancel: CancelToken::new(),
             deadline_cap_ms: None,
+            live_progress: None,
         }
     }
 
@@ -133,6 +138,13 @@ impl CallRequest {
     #[must_use]
     pub fn deadline_cap_ms(mut self, milliseconds: u64) -> Self {
         self.deadline_cap_ms = Some(milliseconds);
+        self
+    }
+
+    /// Mirror the guest's progress updates into `live` as they happen.
+    #[must_use]
+    pub fn live_progress(mut self, live: LiveProgress) -> Self {
+        self.live_progress = Some(live);
         self
     }
 

@@ -5,7 +5,13 @@
 //! Past either, updates are counted and dropped, so a guest reporting progress in a tight loop
 //! costs the host a counter, not memory.
 
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
 use serde::Serialize;
+
+/// Longest message a [`LiveProgress`] keeps, in bytes (longer ones are cut at a char boundary).
+pub const LIVE_PROGRESS_MESSAGE_BYTES: usize = 160;
 
 /// One kept progress update.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -66,6 +72,73 @@ impl ProgressLog {
     }
 }
 
+/// The latest progress of an in-flight call, shared with whoever watches it (a workflow's
+/// progress bars, a service's event stream). The sandbox writes it on every accepted
+/// `progress()` call; a watcher reads it whenever it likes. It holds one fraction and one
+/// bounded message, so a guest reporting in a tight loop costs a store, never memory.
+#[derive(Debug, Clone)]
+pub struct LiveProgress(Arc<LiveProgressCell>);
+
+impl Default for LiveProgress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Debug, Default)]
+struct LiveProgressCell {
+    /// `f32::to_bits` of the latest fraction; `u32::MAX` (a NaN) when none was reported yet.
+    fraction_bits: AtomicU32,
+    /// Updates seen, kept or not.
+    updates: AtomicU64,
+    message: Mutex<String>,
+}
+
+impl LiveProgress {
+    /// Nothing reported yet.
+    #[must_use]
+    pub fn new() -> Self {
+        let cell =
+            LiveProgressCell { fraction_bits: AtomicU32::new(u32::MAX), ..LiveProgressCell::default() };
+        Self(Arc::new(cell))
+    }
+
+    /// Record an update: a fraction that is not a finite number is ignored, others are clamped
+    /// to 0.0..=1.0; the message is cut to [`LIVE_PROGRESS_MESSAGE_BYTES`].
+    pub fn report(&self, fraction: f32, message: &str) {
+        if !fraction.is_finite() {
+            return;
+        }
+        self.0.fraction_bits.store(fraction.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+        self.0.updates.fetch_add(1, Ordering::Relaxed);
+        let cut = &message[..floor_char_boundary(message, LIVE_PROGRESS_MESSAGE_BYTES)];
+        let mut kept = self.0.message.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.as_str() != cut {
+            kept.clear();
+            kept.push_str(cut);
+        }
+    }
+
+    /// The latest fraction (0.0..=1.0), `None` before the first update.
+    #[must_use]
+    pub fn fraction(&self) -> Option<f32> {
+        let fraction = f32::from_bits(self.0.fraction_bits.load(Ordering::Relaxed));
+        fraction.is_finite().then_some(fraction)
+    }
+
+    /// The latest message (empty before the first update).
+    #[must_use]
+    pub fn message(&self) -> String {
+        self.0.message.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Updates reported so far.
+    #[must_use]
+    pub fn updates(&self) -> u64 {
+        self.0.updates.load(Ordering::Relaxed)
+    }
+}
+
 /// The largest char boundary of `text` at or below `at`.
 pub fn floor_char_boundary(text: &str, at: usize) -> usize {
     if at >= text.len() {
@@ -77,6 +150,19 @@ pub fn floor_char_boundary(text: &str, at: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_progress_keeps_the_latest_clamped_fraction_and_a_bounded_message() {
+        let live = LiveProgress::new();
+        assert_eq!((live.fraction(), live.updates()), (None, 0));
+        live.report(f32::NAN, "ignored");
+        assert_eq!((live.fraction(), live.updates()), (None, 0));
+        live.report(0.25, "a quarter");
+        live.report(7.0, &"é".repeat(LIVE_PROGRESS_MESSAGE_BYTES));
+        assert_eq!((live.fraction(), live.updates()), (Some(1.0), 2));
+        assert_eq!(live.message().len(), LIVE_PROGRESS_MESSAGE_BYTES);
+        assert!(live.message().chars().all(|c| c == 'é'));
+    }
 
     #[test]
     fn keeps_updates_within_count_and_bytes() {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::breaker::counts_as_failure;
 use symphony_types::capability::denials::{CapabilityDenial, CapabilityKind};
-use symphony_types::error::{CallError, ErrorSource};
+use symphony_types::error::{CallError, ConductorError, ErrorSource};
 use symphony_types::expected_profile::ExpectedProfile;
 use symphony_types::usage::Usage;
 
@@ -151,7 +151,12 @@ impl Observation<'_> {
     /// (circuit open, overloaded, cancelled) never ran the guest.
     #[must_use]
     pub fn is_evidence(&self) -> bool {
-        !matches!(self.error.map(CallError::source_layer), Some(ErrorSource::Conductor))
+        match self.error {
+            // The guest ran; its output broke a workflow's data contract.
+            Some(CallError::Conductor(ConductorError::ContractViolation { .. })) => true,
+            Some(error) => error.source_layer() != ErrorSource::Conductor,
+            None => true,
+        }
     }
 
     /// The compact sample kept in history.

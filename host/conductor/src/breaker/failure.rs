@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use symphony_types::error::{CallError, ExtensionError, HostError};
+use symphony_types::error::{CallError, ConductorError, ExtensionError, HostError};
 
 /// Whether `error` is evidence that the extension is unhealthy, so it counts against its
 /// breaker.
@@ -66,7 +66,17 @@ pub fn counts_as_failure(error: &CallError) -> bool {
             | HostError::HashMismatch { .. }
             | HostError::Unpinned { .. } => false,
         },
-        CallError::Conductor(_) => false,
+        CallError::Conductor(conductor) => match conductor {
+            // The guest ran and produced output a data contract rejects.
+            ConductorError::ContractViolation { .. } => true,
+            ConductorError::CircuitOpen { .. }
+            | ConductorError::RetryBudgetExhausted { .. }
+            | ConductorError::RequestDeadlineExceeded { .. }
+            | ConductorError::Overloaded { .. }
+            | ConductorError::ExceedsBudget { .. }
+            | ConductorError::Cancelled
+            | ConductorError::Quarantined { .. } => false,
+        },
     }
 }
 
@@ -96,7 +106,7 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use symphony_types::error::{ConductorError, TrapCode};
+    use symphony_types::error::TrapCode;
 
     fn guest(error: ExtensionError) -> CallError {
         CallError::Guest(error)

@@ -61,6 +61,20 @@ pub enum ConductorError {
         /// Time left in the quarantine, in milliseconds.
         retry_after_ms: u64,
     },
+    /// A workflow step's output broke a data contract: its producer's output schema, or the input
+    /// schema of a step it feeds. The consumer was not run; the producer's fallback chain may
+    /// serve instead, and the violation counts against the producer's health.
+    #[error("contract violation from step `{from}` to `{to}` at `{pointer}`: {reason}")]
+    ContractViolation {
+        /// The producing step's id.
+        from: String,
+        /// The consuming step's id, or the producing step's own id when its output schema failed.
+        to: String,
+        /// JSON pointer, in the value handed on, where validation failed (`""` is the whole value).
+        pointer: String,
+        /// What the schema expected, bounded in bytes.
+        reason: String,
+    },
 }
 
 impl ConductorError {
@@ -75,6 +89,7 @@ impl ConductorError {
             Self::ExceedsBudget { .. } => "exceeds_budget",
             Self::Cancelled => "cancelled",
             Self::Quarantined { .. } => "quarantined",
+            Self::ContractViolation { .. } => "contract_violation",
         }
     }
 
@@ -89,6 +104,8 @@ impl ConductorError {
             Self::RequestDeadlineExceeded { .. } | Self::ExceedsBudget { .. } | Self::Cancelled => {
                 ErrorClass::Fatal
             }
+            // The same producer will break the same contract again: another route may not.
+            Self::ContractViolation { .. } => ErrorClass::Recoverable,
         }
     }
 
