@@ -1,0 +1,182 @@
+//! What a workflow run ended with: the run's status and output, and per step who served it,
+//! how many attempts, whether a fallback or a degraded answer was used, what it consumed, its
+//! status, and which steps its failure blocked.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use symphony_conductor::Attempt;
+use symphony_types::error::{CallError, ErrorClass, ErrorSource};
+use symphony_types::usage::Usage;
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// It produced an output that satisfied every contract.
+    Ok,
+    /// It failed (its error says how).
+    Failed,
+    /// It failed and `on_failure = "skip"` handed on its default output.
+    Skipped,
+    /// The run was cancelled while it was in flight.
+    Cancelled,
+    /// It never started: a step it needs failed, or the run stopped first.
+    NotRun,
+}
+
+impl StepStatus {
+    /// As shown to people and in JSON.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+            Self::Cancelled => "cancelled",
+            Self::NotRun => "not_run",
+        }
+    }
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every step is ok, skipped, or failed with `on_failure = "continue"`.
+    Succeeded,
+    /// A step failed with `on_failure = "fail"`, or the input was refused.
+    Failed,
+    /// The caller cancelled it.
+    Cancelled,
+}
+
+/// An error as reported (`--json` shape shared with `run`).
+#[derive(Debug, Serialize)]
+pub struct StepError {
+    /// `guest` | `host` | `conductor`.
+    pub source: ErrorSource,
+    /// Stable snake_case kind (`contract_violation`, `out_of_fuel`, …).
+    pub kind: &'static str,
+    /// `transient` | `recoverable` | `fatal`.
+    pub class: ErrorClass,
+    /// What happened.
+    pub message: String,
+    /// When it may work again, in milliseconds, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+    /// The typed error itself, for callers that branch on it.
+    #[serde(skip)]
+    pub error: Option<CallError>,
+}
+
+impl From<CallError> for StepError {
+    fn from(error: CallError) -> Self {
+        Self {
+            source: error.source_layer(),
+            kind: error.kind(),
+            class: error.class(),
+            message: error.to_string(),
+            retry_after_ms: error.retry_after_ms(),
+            error: Some(error),
+        }
+    }
+}
+
+/// One step's report.
+#[derive(Debug, Serialize)]
+pub struct StepReport {
+    /// Step id.
+    pub id: String,
+    /// The extension as the definition names it.
+    pub extension: String,
+    /// How it ended.
+    pub status: StepStatus,
+    /// `name@version` that produced the output (or was tried last), when it ran.
+    pub served_by: Option<String>,
+    /// Every attempt, fallbacks included.
+    pub attempts: Vec<Attempt>,
+    /// Whether a fallback served it.
+    pub fallback: bool,
+    /// Whether the answer is degraded (static or last good).
+    pub degraded: bool,
+    /// What its attempts consumed together.
+    pub usage: Usage,
+    /// Its output (kept for cancelled and failed runs too: finished work is not lost).
+    pub output: Option<Value>,
+    /// Why it failed.
+    pub error: Option<StepError>,
+    /// Steps that did not run because this one failed.
+    pub blocked: Vec<String>,
+    /// For a step that did not run: the failed or cancelled step in its way.
+    pub blocked_by: Option<String>,
+    /// Time it waited on an open breaker or a quarantine, in milliseconds.
+    pub waited_ms: u64,
+    /// Wall time from start to end, in milliseconds.
+    pub wall_ms: u64,
+}
+
+impl StepReport {
+    /// A step that has not run.
+    #[must_use]
+    pub fn not_run(id: &str, extension: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            extension: extension.to_owned(),
+            status: StepStatus::NotRun,
+            served_by: None,
+            attempts: Vec::new(),
+            fallback: false,
+            degraded: false,
+            usage: Usage::default(),
+            output: None,
+            error: None,
+            blocked: Vec::new(),
+            blocked_by: None,
+            waited_ms: 0,
+            wall_ms: 0,
+        }
+    }
+}
+
+/// The result of one run.
+#[derive(Debug, Serialize)]
+pub struct RunResult {
+    /// Workflow name.
+    pub workflow: String,
+    /// Workflow version.
+    pub version: String,
+    /// How it ended.
+    pub status: RunStatus,
+    /// The output of the final step, or an object of every final step's output by id when
+    /// several steps end the workflow; `None` unless it succeeded.
+    pub output: Option<Value>,
+    /// Why the run did not start, when the input was refused.
+    pub input_error: Option<String>,
+    /// Every step, in definition order.
+    pub steps: Vec<StepReport>,
+    /// Everything the run's attempts consumed.
+    pub usage: Usage,
+    /// Wall time, in milliseconds.
+    pub wall_ms: u64,
+}
+
+impl RunResult {
+    /// The report of step `id`.
+    #[must_use]
+    pub fn step(&self, id: &str) -> Option<&StepReport> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+}
+
+/// `a + b`, peaks as maxima.
+#[must_use]
+pub fn add_usage(a: Usage, b: Usage) -> Usage {
+    Usage {
+        fuel: a.fuel.saturating_add(b.fuel),
+        memory_peak_bytes: a.memory_peak_bytes.max(b.memory_peak_bytes),
+        wall_ms: a.wall_ms.saturating_add(b.wall_ms),
+        wall_us: a.wall_us.saturating_add(b.wall_us),
+        guest_us: a.guest_us.saturating_add(b.guest_us),
+    }
+}

@@ -1,0 +1,489 @@
+//! The DAG runner: every step goes through the conductor (retry, the breakers every caller
+//! shares, fallbacks, reservation, anomaly detection); steps with no path between them run
+//! concurrently inside the run's one task, admitted by the reservation pool. Outputs are
+//! checked against data contracts before they are handed on ([`Contracted`](crate::contracted)),
+//! a failure follows the step's `on_failure`, and a cancel stops the run with finished steps'
+//! outputs kept: in-flight guests see `cancelled()`, unstarted steps never start, and whatever
+//! does not stop within the grace period is dropped (its reservation released with it).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use symphony_conductor::{ConductedOutcome, Conductor};
+use symphony_types::error::{CallError, ConductorError};
+use symphony_types::payload::{CallRequest, CancelToken, Payload};
+
+use crate::contracted::check_output;
+use crate::definition::OnFailure;
+use crate::mapping::Source;
+use crate::prepared::PreparedWorkflow;
+use crate::progress::{RunProgress, StepPhase, Waiting};
+use crate::run_result::{RunResult, RunStatus, StepError, StepReport, StepStatus, add_usage};
+
+/// How long in-flight steps get to stop after a cancel before they are dropped, in
+/// milliseconds.
+pub const DEFAULT_CANCEL_GRACE_MS: u64 = 2_000;
+
+/// Settings of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Grace after a cancel, in milliseconds (see [`DEFAULT_CANCEL_GRACE_MS`]).
+    pub cancel_grace_ms: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self { cancel_grace_ms: DEFAULT_CANCEL_GRACE_MS }
+    }
+}
+
+/// A run's cancel switch and live progress, shared between the runner and whoever watches or
+/// cancels it (a Ctrl-C handler, a service request).
+#[derive(Debug, Clone)]
+pub struct RunControl {
+    cancel: CancelToken,
+    signal: Arc<watch::Sender<bool>>,
+    progress: Arc<RunProgress>,
+}
+
+impl RunControl {
+    /// Control for one run of `workflow`.
+    #[must_use]
+    pub fn new(workflow: &PreparedWorkflow) -> Self {
+        Self {
+            cancel: CancelToken::new(),
+            signal: Arc::new(watch::channel(false).0),
+            progress: Arc::new(RunProgress::new(workflow.step_ids(), workflow.needs())),
+        }
+    }
+
+    /// Stop the run: in-flight guests see `cancelled()`, no new step starts.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+        self.signal.send_replace(true);
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// The run's live progress.
+    #[must_use]
+    pub fn progress(&self) -> &Arc<RunProgress> {
+        &self.progress
+    }
+
+    async fn cancelled(&self) {
+        let mut signal = self.signal.subscribe();
+        // The sender lives as long as `self`: this returns only on a cancel.
+        let _ = signal.wait_for(|cancelled| *cancelled).await;
+    }
+}
+
+/// A step that came back from the conductor.
+struct Finished {
+    index: usize,
+    outcome: ConductedOutcome,
+    waited_ms: u64,
+    wall_ms: u64,
+}
+
+impl PreparedWorkflow {
+    /// Run the workflow on `input` through `conductor`.
+    pub async fn run(
+        &self,
+        conductor: &Conductor,
+        input: Payload,
+        control: &RunControl,
+        options: RunOptions,
+    ) -> RunResult {
+        let started = Instant::now();
+        let progress = control.progress();
+        let count = self.steps.len();
+        let mut reports: Vec<StepReport> =
+            self.steps.iter().map(|s| StepReport::not_run(&s.id, &s.extension)).collect();
+        for (index, step) in self.steps.iter().enumerate() {
+            let typical = conductor.monitor().and_then(|m| m.typical_guest_us(&step.info.id));
+            progress.set_estimate(index, typical.map(|us| us.div_ceil(1_000)).or(step.info.expected_latency_ms));
+        }
+        let input_json = match parse_input(&input, self.definition.input_schema.as_ref()) {
+            Ok(json) => json,
+            Err(reason) => return self.finish(reports, RunStatus::Failed, Some(reason), started, progress),
+        };
+        let mut payloads: Vec<Option<Payload>> = (0..count).map(|_| None).collect();
+        let mut unmet: Vec<usize> = self.steps.iter().map(|s| s.needs.len()).collect();
+        let mut ready: VecDeque<usize> = (0..count).filter(|&i| unmet[i] == 0).collect();
+        let mut running = vec![false; count];
+        let mut in_flight = FuturesUnordered::new();
+        let mut failed = false;
+        let mut grace_until: Option<tokio::time::Instant> = None;
+        loop {
+            while !failed && !control.is_cancelled() {
+                let Some(index) = ready.pop_front() else { break };
+                match self.build_input(index, &input, &input_json, &payloads, &reports) {
+                    Ok(payload) => {
+                        progress.set_phase(index, StepPhase::Running);
+                        running[index] = true;
+                        in_flight.push(self.execute(index, payload, conductor, control));
+                    }
+                    Err(error) => {
+                        let outcome = refused(&self.steps[index].info.id, error);
+                        let finished = Finished { index, outcome, waited_ms: 0, wall_ms: 0 };
+                        failed |= self.settle(finished, control, &mut reports, &mut payloads, &mut unmet, &mut ready);
+                    }
+                }
+            }
+            if in_flight.is_empty() {
+                break;
+            }
+            let far = tokio::time::Instant::now() + Duration::from_secs(86_400);
+            tokio::select! {
+                Some(finished) = in_flight.next() => {
+                    running[finished.index] = false;
+                    failed |= self.settle(finished, control, &mut reports, &mut payloads, &mut unmet, &mut ready);
+                }
+                () = control.cancelled(), if grace_until.is_none() => {
+                    grace_until = Some(tokio::time::Instant::now() + Duration::from_millis(options.cancel_grace_ms));
+                }
+                () = tokio::time::sleep_until(grace_until.unwrap_or(far)), if grace_until.is_some() => break,
+            }
+        }
+        drop(in_flight);
+        for (index, still) in running.iter().enumerate() {
+            if *still {
+                // Dropped after the grace period: its reservation went with it.
+                reports[index].status = StepStatus::Cancelled;
+                progress.set_phase(index, StepPhase::Cancelled);
+            }
+        }
+        let status = if control.is_cancelled() {
+            RunStatus::Cancelled
+        } else if failed {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        };
+        self.finish(reports, status, None, started, progress)
+    }
+
+    /// Assemble step `index`'s input from the workflow input and its producers' outputs, and
+    /// check it against the step's input schema where no producer-side check already did.
+    fn build_input(
+        &self,
+        index: usize,
+        input: &Payload,
+        input_json: &Option<Value>,
+        payloads: &[Option<Payload>],
+        reports: &[StepReport],
+    ) -> Result<Payload, ConductorError> {
+        let step = &self.steps[index];
+        let position = |id: &str| self.definition.step_index(id);
+        let violation = |from: String, pointer: String, reason: String| ConductorError::ContractViolation {
+            from,
+            to: step.id.to_string(),
+            pointer,
+            reason,
+        };
+        // One whole output handed on as it is: its consumer check ran on the producer's side.
+        if let Some(Source::Step(producer)) = step.input.whole()
+            && let Some(payload) = position(producer).and_then(|p| payloads[p].clone())
+        {
+            return Ok(payload);
+        }
+        if step.input.whole() == Some(&Source::Input) {
+            if let (Some(schema), Some(json)) = (&step.info.input_schema, input_json)
+                && let Err(broken) = schema.check(json)
+            {
+                return Err(violation("$input".to_owned(), broken.pointer, broken.reason));
+            }
+            return Ok(input.clone());
+        }
+        let read = |source: &Source| match source {
+            Source::Input => input_json.as_ref(),
+            Source::Step(id) => position(id).and_then(|p| reports[p].output.as_ref()),
+        };
+        let value = step.input.evaluate(&read).map_err(|missing| {
+            let from = match &missing.source {
+                Source::Input => "$input".to_owned(),
+                Source::Step(id) => id.clone(),
+            };
+            violation(from, missing.pointer.clone(), format!("`{}{}` is not there", missing.source, missing.pointer))
+        })?;
+        if let Some(schema) = &step.info.input_schema
+            && let Err(broken) = schema.check(&value)
+        {
+            return Err(violation("$input".to_owned(), broken.pointer, broken.reason));
+        }
+        Payload::json(&value).map_err(|e| violation("$input".into(), String::new(), e.to_string()))
+    }
+
+    /// One step through the conductor, waiting for an open breaker or a quarantine when it
+    /// ends within the step's `timeout_ms`.
+    async fn execute(&self, index: usize, payload: Payload, conductor: &Conductor, control: &RunControl) -> Finished {
+        let step = &self.steps[index];
+        let progress = control.progress();
+        let started = Instant::now();
+        let deadline = step.timeout_ms.map(|ms| started + Duration::from_millis(ms));
+        let mut earlier: Option<ConductedOutcome> = None;
+        let mut waited = Duration::ZERO;
+        loop {
+            let mut request = CallRequest::new(payload.clone()).cancel_token(control.cancel.clone());
+            if let Some(live) = progress.live(index) {
+                request = request.live_progress(live.clone());
+            }
+            if let Some(deadline) = deadline {
+                request = request.deadline_cap_ms(millis(deadline.saturating_duration_since(Instant::now())));
+            }
+            let call = conductor.call_with_fallback(
+                &step.profile,
+                step.primary.as_ref(),
+                step.demand,
+                &step.chain,
+                &step.requires,
+                request,
+            );
+            let outcome = match (deadline, step.timeout_ms) {
+                (Some(deadline), Some(limit_ms)) => match tokio::time::timeout_at(deadline.into(), call).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => refused(
+                        &step.info.id,
+                        ConductorError::RequestDeadlineExceeded { limit_ms, attempts: 0 },
+                    ),
+                },
+                _ => call.await,
+            };
+            let outcome = merge(earlier.take(), outcome);
+            let wait = match (&outcome.result, deadline) {
+                (Err(CallError::Conductor(refusal)), Some(deadline)) if !control.is_cancelled() => {
+                    recovery_wait(refusal, deadline)
+                }
+                _ => None,
+            };
+            let Some((reason, extension, after)) = wait else {
+                return Finished { index, outcome, waited_ms: millis(waited), wall_ms: millis(started.elapsed()) };
+            };
+            let mean_recovery_ms =
+                conductor.breakers().get(&extension).and_then(|breaker| breaker.recovery().mean_recovery_ms);
+            let until_ms = progress.elapsed_ms().saturating_add(millis(after));
+            progress.set_waiting(index, Some(Waiting { reason, extension, until_ms, mean_recovery_ms }));
+            let slept = Instant::now();
+            tokio::select! {
+                () = tokio::time::sleep(after) => {}
+                () = control.cancelled() => {}
+            }
+            waited += slept.elapsed();
+            progress.set_waiting(index, None);
+            earlier = Some(outcome);
+        }
+    }
+
+    /// Record a finished step and release its dependents; `true` when the run must stop.
+    fn settle(
+        &self,
+        finished: Finished,
+        control: &RunControl,
+        reports: &mut [StepReport],
+        payloads: &mut [Option<Payload>],
+        unmet: &mut [usize],
+        ready: &mut VecDeque<usize>,
+    ) -> bool {
+        let Finished { index, outcome, waited_ms, wall_ms } = finished;
+        let step = &self.steps[index];
+        let report = &mut reports[index];
+        report.served_by = Some(outcome.served_by.clone());
+        report.attempts = outcome.attempts;
+        report.fallback = outcome.fallback;
+        report.degraded = outcome.degraded;
+        report.usage = outcome.usage;
+        report.waited_ms = waited_ms;
+        report.wall_ms = wall_ms;
+        let result = outcome.result.and_then(|payload| {
+            // Static and last-good answers did not pass through the contract layer.
+            if outcome.degraded {
+                check_output(&step.id, &outcome.served_by, None, &step.consumers, &payload)
+                    .map_err(CallError::Conductor)?;
+            }
+            Ok(payload)
+        });
+        let mut stop = false;
+        let handed_on = match result {
+            Ok(payload) => {
+                report.status = StepStatus::Ok;
+                report.output = Some(as_json(&payload));
+                Some(payload)
+            }
+            Err(error) if control.is_cancelled() => {
+                report.status = StepStatus::Cancelled;
+                report.error = Some(StepError::from(error));
+                None
+            }
+            Err(error) => {
+                report.error = Some(StepError::from(error));
+                match step.on_failure {
+                    OnFailure::Fail => {
+                        report.status = StepStatus::Failed;
+                        stop = true;
+                        None
+                    }
+                    OnFailure::Continue => {
+                        report.status = StepStatus::Failed;
+                        None
+                    }
+                    OnFailure::Skip => {
+                        report.status = StepStatus::Skipped;
+                        let default = step.default.clone().unwrap_or(Value::Null);
+                        let payload = Payload::json(&default).ok();
+                        report.output = Some(default);
+                        payload
+                    }
+                }
+            }
+        };
+        control.progress().set_phase(index, phase_of(report.status));
+        if let Some(payload) = handed_on {
+            payloads[index] = Some(payload);
+            for &dependent in &step.dependents {
+                unmet[dependent] = unmet[dependent].saturating_sub(1);
+                if unmet[dependent] == 0 {
+                    ready.push_back(dependent);
+                }
+            }
+        }
+        stop
+    }
+
+    /// Mark what never ran, with what blocked it, and build the result.
+    fn finish(
+        &self,
+        mut reports: Vec<StepReport>,
+        status: RunStatus,
+        input_error: Option<String>,
+        started: Instant,
+        progress: &RunProgress,
+    ) -> RunResult {
+        for index in 0..reports.len() {
+            if reports[index].status != StepStatus::NotRun {
+                continue;
+            }
+            progress.set_phase(index, StepPhase::NotRun);
+            if let Some(blocker) = self.blocker(index, &reports) {
+                reports[index].blocked_by = Some(reports[blocker].id.clone());
+                let id = reports[index].id.clone();
+                reports[blocker].blocked.push(id);
+            }
+        }
+        let usage = reports.iter().fold(Default::default(), |total, r| add_usage(total, r.usage));
+        let output = (status == RunStatus::Succeeded).then(|| match self.sinks.as_slice() {
+            [one] => reports[*one].output.clone().unwrap_or(Value::Null),
+            many => Value::Object(
+                many.iter()
+                    .map(|&i| (reports[i].id.clone(), reports[i].output.clone().unwrap_or(Value::Null)))
+                    .collect(),
+            ),
+        });
+        RunResult {
+            workflow: self.definition.name.clone(),
+            version: self.definition.version.clone(),
+            status,
+            output,
+            input_error,
+            steps: reports,
+            usage,
+            wall_ms: millis(started.elapsed()),
+        }
+    }
+
+    /// The nearest failed or cancelled step among `index`'s ancestors.
+    fn blocker(&self, index: usize, reports: &[StepReport]) -> Option<usize> {
+        let mut todo: VecDeque<usize> = self.steps[index].needs.iter().copied().collect();
+        let mut seen = vec![false; reports.len()];
+        while let Some(node) = todo.pop_front() {
+            if std::mem::replace(&mut seen[node], true) {
+                continue;
+            }
+            if matches!(reports[node].status, StepStatus::Failed | StepStatus::Cancelled) {
+                return Some(node);
+            }
+            todo.extend(self.steps[node].needs.iter().copied());
+        }
+        None
+    }
+}
+
+/// Parse the workflow input as JSON and check it against the workflow's input schema.
+fn parse_input(input: &Payload, schema: Option<&crate::contract::Schema>) -> Result<Option<Value>, String> {
+    let json = match input.to_json() {
+        Ok(json) => Some(json),
+        Err(_) if schema.is_none() => None,
+        Err(e) => return Err(format!("the input is not JSON: {e}")),
+    };
+    if let (Some(schema), Some(json)) = (schema, &json)
+        && let Err(broken) = schema.check(json)
+    {
+        let at = if broken.pointer.is_empty() { "the input".to_owned() } else { broken.pointer };
+        return Err(format!("{at} does not match the workflow's input schema: {}", broken.reason));
+    }
+    Ok(json)
+}
+
+/// When `refusal` names a wait that ends before `deadline`: why, on which extension, how long.
+fn recovery_wait(refusal: &ConductorError, deadline: Instant) -> Option<(&'static str, String, Duration)> {
+    let (reason, extension, after_ms) = match refusal {
+        ConductorError::CircuitOpen { extension, retry_after_ms } => ("circuit_open", extension, *retry_after_ms),
+        ConductorError::Quarantined { extension, retry_after_ms } => ("quarantined", extension, *retry_after_ms),
+        _ => return None,
+    };
+    let after = Duration::from_millis(after_ms.max(1));
+    (Instant::now() + after < deadline).then(|| (reason, extension.clone(), after))
+}
+
+/// The outcome of a step refused before the conductor ran it.
+fn refused(served_by: &str, error: ConductorError) -> ConductedOutcome {
+    ConductedOutcome {
+        result: Err(CallError::Conductor(error)),
+        served_by: served_by.to_owned(),
+        attempts: Vec::new(),
+        fallback: false,
+        degraded: false,
+        usage: Default::default(),
+        last_attempt_error: None,
+        log: None,
+    }
+}
+
+/// `later` after `earlier`: attempts and usage add up, the result is the later one's.
+fn merge(earlier: Option<ConductedOutcome>, mut later: ConductedOutcome) -> ConductedOutcome {
+    if let Some(mut earlier) = earlier {
+        earlier.attempts.append(&mut later.attempts);
+        later.attempts = earlier.attempts;
+        later.usage = add_usage(earlier.usage, later.usage);
+        later.fallback |= earlier.fallback;
+    }
+    later
+}
+
+fn as_json(payload: &Payload) -> Value {
+    payload.to_json().unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&payload.bytes).into_owned()))
+}
+
+fn phase_of(status: StepStatus) -> StepPhase {
+    match status {
+        StepStatus::Ok => StepPhase::Ok,
+        StepStatus::Failed => StepPhase::Failed,
+        StepStatus::Skipped => StepPhase::Skipped,
+        StepStatus::Cancelled => StepPhase::Cancelled,
+        StepStatus::NotRun => StepPhase::NotRun,
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
