@@ -17,6 +17,8 @@ use symphony_types::policy::{DEFAULT_CEILINGS, DEFAULT_STACK_BYTES, PlatformPoli
 pub const CONFIG_FILE_NAME: &str = "symphony.toml";
 /// Directory searched for extensions when the config names none.
 pub const DEFAULT_EXTENSION_DIR: &str = "sample-extensions";
+/// Directory searched for workflow definitions when the config names none.
+pub const DEFAULT_WORKFLOW_DIR: &str = "sample-extensions/workflows";
 /// Epoch tick, in milliseconds: the granularity of deadlines and of async yielding.
 pub const DEFAULT_EPOCH_TICK_MS: u64 = 5;
 /// Instances that may run at once in the pooling allocator.
@@ -93,6 +95,10 @@ pub struct PlatformConfig {
     pub source: Option<PathBuf>,
     /// Directories searched (one level deep) for `extension.toml` files.
     pub extension_dirs: Vec<PathBuf>,
+    /// Directories whose `*.toml` files are workflow definitions.
+    pub workflow_dirs: Vec<PathBuf>,
+    /// Workflow limits (`[workflows]`): steps per workflow and chain depth.
+    pub workflows: symphony_workflow::WorkflowLimits,
     /// Engine settings.
     pub engine: EngineSettings,
     /// Limit defaults and ceilings.
@@ -112,6 +118,8 @@ impl Default for PlatformConfig {
         Self {
             source: None,
             extension_dirs: vec![PathBuf::from(DEFAULT_EXTENSION_DIR)],
+            workflow_dirs: vec![PathBuf::from(DEFAULT_WORKFLOW_DIR)],
+            workflows: symphony_workflow::WorkflowLimits::default(),
             engine: EngineSettings::default(),
             policy: PlatformPolicy::default(),
             capabilities: CapabilityPolicy::default(),
@@ -126,6 +134,9 @@ impl Default for PlatformConfig {
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     extension_dirs: Option<Vec<PathBuf>>,
+    workflow_dirs: Option<Vec<PathBuf>>,
+    #[serde(default)]
+    workflows: symphony_workflow::WorkflowLimits,
     #[serde(default)]
     engine: EngineFile,
     #[serde(default)]
@@ -273,6 +284,14 @@ impl PlatformConfig {
                 }
             }
         }
+        for (field, zero) in [
+            ("workflows.max_steps", file.workflows.max_steps == 0),
+            ("workflows.max_depth", file.workflows.max_depth == 0),
+        ] {
+            if zero {
+                return Err(ConfigFileError::at_field(path, &text, field, "must be greater than 0"));
+            }
+        }
         let conductor = conductor_config(path, &text, file.conductor)?;
         file.anomaly
             .validate()
@@ -283,6 +302,11 @@ impl PlatformConfig {
                 .extension_dirs
                 .map(|dirs| dirs.into_iter().map(|d| base.join(d).components().collect()).collect())
                 .unwrap_or(defaults.extension_dirs),
+            workflow_dirs: file
+                .workflow_dirs
+                .map(|dirs| dirs.into_iter().map(|d| base.join(d).components().collect()).collect())
+                .unwrap_or(defaults.workflow_dirs),
+            workflows: file.workflows,
             engine,
             policy,
             capabilities: CapabilityPolicy {

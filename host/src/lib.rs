@@ -25,9 +25,11 @@ pub mod registry;
 pub mod runtime;
 pub mod sandbox;
 pub mod state;
+pub mod workflows;
 
 pub use symphony_conductor as conductor;
 pub use symphony_types as types;
+pub use symphony_workflow as workflow;
 
 pub use component_info::{ApiVersion, ComponentInfo};
 pub use config::{Metering, PlatformConfig};

@@ -19,6 +19,8 @@ mod run;
 mod scaffold;
 mod served;
 mod table;
+mod workflow;
+mod workflow_progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,6 +84,11 @@ enum Command {
     },
     /// Measure what isolation costs: raw wasmtime vs sandbox vs conductor, and more, as ratios.
     Bench(bench::BenchArgs),
+    /// Check, run and list workflows: chains of extensions with data contracts between steps.
+    Workflow {
+        #[command(subcommand)]
+        action: workflow::WorkflowAction,
+    },
     /// Trust a component as it is now: record its sha256 as the pin for its name@version.
     Pin {
         /// A manifest path, a directory holding one, or an extension name.
@@ -156,6 +163,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             health::reset(config, &state_dir, &extension, &reason, json)
         }
         Command::Bench(args) => bench::run(config, &state_dir, args).await,
+        Command::Workflow { action } => workflow::run(config, &state_dir, action).await,
         Command::New(args) => new::run(&args),
     }
 }

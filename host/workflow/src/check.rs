@@ -193,7 +193,10 @@ impl Checker<'_> {
                 .requires
                 .clone()
                 .unwrap_or_else(|| route.map(|r| r.requires.clone()).unwrap_or_default());
-            let chain = spec.fallback.clone().unwrap_or_else(|| route.map(|r| r.fallback.clone()).unwrap_or_default());
+            let chain = spec
+                .fallback
+                .clone()
+                .unwrap_or_else(|| route.map(|r| r.fallback.clone()).unwrap_or_default());
             let mut fallbacks = Vec::new();
             for step in &chain {
                 if let FallbackStep::Extension(reference) = step {
@@ -257,7 +260,9 @@ impl Checker<'_> {
                                 .primary
                                 .iter()
                                 .chain(extensions.fallbacks.iter())
-                                .map(|info| (format!("$steps.{id} ({})", info.id), info.output_schema.clone()))
+                                .map(|info| {
+                                    (format!("$steps.{id} ({})", info.id), info.output_schema.clone())
+                                })
                                 .collect()
                         }
                         None => Vec::new(),
@@ -328,7 +333,13 @@ fn cycles(needs: &[Vec<usize>]) -> Vec<Vec<usize>> {
         OnStack,
         Done,
     }
-    fn visit(node: usize, needs: &[Vec<usize>], marks: &mut [Mark], stack: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+    fn visit(
+        node: usize,
+        needs: &[Vec<usize>],
+        marks: &mut [Mark],
+        stack: &mut Vec<usize>,
+        out: &mut Vec<Vec<usize>>,
+    ) {
         marks[node] = Mark::OnStack;
         stack.push(node);
         for &next in &needs[node] {
@@ -384,4 +395,3 @@ fn deepest_chain(needs: &[Vec<usize>]) -> Option<(usize, usize)> {
     let mut memo = vec![None; needs.len()];
     (0..needs.len()).map(|n| (n, depth(n, needs, &mut memo))).max_by_key(|&(_, d)| d)
 }
-

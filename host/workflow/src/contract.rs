@@ -114,7 +114,11 @@ fn subschema(schema: &Value, keys: &[String]) -> Option<Result<Value, String>> {
             && !types.contains("object")
             && !types.contains("array")
         {
-            return Some(Err(format!("{} is a {}, it has no member `{key}`", parent(keys, depth), join(types))));
+            return Some(Err(format!(
+                "{} is a {}, it has no member `{key}`",
+                parent(keys, depth),
+                join(types)
+            )));
         }
         if let Some(types) = &types
             && types.contains("array")
@@ -127,7 +131,10 @@ fn subschema(schema: &Value, keys: &[String]) -> Option<Result<Value, String>> {
             continue;
         }
         if object.get("additionalProperties") == Some(&Value::Bool(false)) {
-            return Some(Err(format!("{} allows no property `{key}` (additionalProperties is false)", path())));
+            return Some(Err(format!(
+                "{} allows no property `{key}` (additionalProperties is false)",
+                path()
+            )));
         }
         match object.get("additionalProperties") {
             Some(additional @ Value::Object(_)) => current = additional,

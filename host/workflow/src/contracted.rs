@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use symphony_conductor::anomaly::Expectations;
-use symphony_conductor::{Invoke, InvokeOutcome, ObservedOutcome};
 use symphony_conductor::invoke::{InvokeFuture, ObservedFuture};
+use symphony_conductor::{Invoke, InvokeOutcome, ObservedOutcome};
 use symphony_types::error::{CallError, ConductorError};
 use symphony_types::payload::{CallRequest, Payload};
 
@@ -38,13 +38,19 @@ pub struct Contracted {
 impl Contracted {
     /// Wrap `inner` serving step `step`, whose own output schema is `own`.
     #[must_use]
-    pub fn new(inner: Arc<dyn Invoke>, step: Arc<str>, own: Option<Schema>, consumers: Arc<[ConsumerCheck]>) -> Self {
+    pub fn new(
+        inner: Arc<dyn Invoke>,
+        step: Arc<str>,
+        own: Option<Schema>,
+        consumers: Arc<[ConsumerCheck]>,
+    ) -> Self {
         Self { inner, step, own, consumers }
     }
 
     fn judge(&self, outcome: &mut InvokeOutcome) {
         if let Ok(payload) = &outcome.result
-            && let Err(error) = check_output(&self.step, &self.inner.id(), self.own.as_ref(), &self.consumers, payload)
+            && let Err(error) =
+                check_output(&self.step, &self.inner.id(), self.own.as_ref(), &self.consumers, payload)
         {
             outcome.result = Err(CallError::Conductor(error));
         }

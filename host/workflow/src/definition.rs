@@ -235,7 +235,11 @@ impl WorkflowDefinition {
         Self::from_spec(spec, origin, base_dir)
     }
 
-    fn from_spec(spec: WorkflowSpec, origin: Origin, base_dir: Option<&Path>) -> Result<Self, ConfigFileError> {
+    fn from_spec(
+        spec: WorkflowSpec,
+        origin: Origin,
+        base_dir: Option<&Path>,
+    ) -> Result<Self, ConfigFileError> {
         let error = |line: Option<usize>, field: String, message: String| ConfigFileError {
             path: origin.path.clone(),
             line,
@@ -272,10 +276,18 @@ impl WorkflowDefinition {
                 ));
             }
             if spec.steps[..index].iter().any(|earlier| earlier.id == step.id) {
-                return Err(error(line(Some("id")), field("id"), format!("step id `{}` is used twice", step.id)));
+                return Err(error(
+                    line(Some("id")),
+                    field("id"),
+                    format!("step id `{}` is used twice", step.id),
+                ));
             }
             if step.extension.trim().is_empty() {
-                return Err(error(line(Some("extension")), field("extension"), "must name an extension".into()));
+                return Err(error(
+                    line(Some("extension")),
+                    field("extension"),
+                    "must name an extension".into(),
+                ));
             }
             if step.timeout_ms == Some(0) {
                 return Err(error(
@@ -311,7 +323,8 @@ impl WorkflowDefinition {
                         return Err(error(
                             line(None),
                             field("input"),
-                            "a step with several `needs` must say how its input is built (`input = …`)".into(),
+                            "a step with several `needs` must say how its input is built (`input = …`)"
+                                .into(),
                         ));
                     }
                 },
@@ -375,12 +388,20 @@ mod tests {
         let twice =
             parse("name = \"w\"\n[[steps]]\nid = \"a\"\nextension = \"e\"\n[[steps]]\nid = \"a\"\nextension = \"e\"\n")
                 .err();
-        assert_eq!(twice.as_ref().map(|e| (e.line, e.field.as_deref())), Some((Some(6), Some("steps[1].id"))));
-        let skip = parse("name = \"w\"\n[[steps]]\nid = \"a\"\nextension = \"e\"\non_failure = \"skip\"\n").err();
-        assert_eq!(skip.as_ref().map(|e| (e.line, e.field.as_deref())), Some((Some(5), Some("steps[0].default"))));
+        assert_eq!(
+            twice.as_ref().map(|e| (e.line, e.field.as_deref())),
+            Some((Some(6), Some("steps[1].id")))
+        );
+        let skip =
+            parse("name = \"w\"\n[[steps]]\nid = \"a\"\nextension = \"e\"\non_failure = \"skip\"\n").err();
+        assert_eq!(
+            skip.as_ref().map(|e| (e.line, e.field.as_deref())),
+            Some((Some(5), Some("steps[0].default")))
+        );
         let zero = parse("name = \"w\"\n[[steps]]\nid = \"a\"\nextension = \"e\"\ntimeout_ms = 0\n").err();
         assert_eq!(zero.as_ref().and_then(|e| e.line), Some(5));
-        let mapping = parse("name = \"w\"\n[[steps]]\nid = \"a\"\nextension = \"e\"\ninput = \"$oops\"\n").err();
+        let mapping =
+            parse("name = \"w\"\n[[steps]]\nid = \"a\"\nextension = \"e\"\ninput = \"$oops\"\n").err();
         assert_eq!(mapping.as_ref().and_then(|e| e.line), Some(5));
         let several = parse(
             "name = \"w\"\n[[steps]]\nid = \"a\"\nextension = \"e\"\n[[steps]]\nid = \"b\"\nextension = \"e\"\n[[steps]]\nid = \"c\"\nextension = \"e\"\nneeds = [\"a\", \"b\"]\n",
@@ -394,12 +415,16 @@ mod tests {
         let wf = parse("name = \"w\"\n[input_schema]\ntype = \"object\"\n").unwrap_or_else(|e| panic!("{e}"));
         assert!(wf.input_schema.is_some());
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.path().join("in.json"), "{\"type\": \"string\"}").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("in.json"), "{\"type\": \"string\"}")
+            .unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("wf.toml");
         let wf = WorkflowDefinition::parse(&path, "name = \"w\"\ninput_schema = \"in.json\"\n")
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(wf.input_schema.map(|s| s.value().clone()), Some(serde_json::json!({"type": "string"})));
         let missing = WorkflowDefinition::parse(&path, "name = \"w\"\ninput_schema = \"nope.json\"\n").err();
-        assert_eq!(missing.as_ref().map(|e| (e.line, e.field.as_deref())), Some((Some(2), Some("input_schema"))));
+        assert_eq!(
+            missing.as_ref().map(|e| (e.line, e.field.as_deref())),
+            Some((Some(2), Some("input_schema")))
+        );
     }
 }

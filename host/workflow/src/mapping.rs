@@ -108,10 +108,7 @@ impl Mapping {
     ///
     /// # Errors
     /// The first reference that could not be read.
-    pub fn evaluate<'v>(
-        &self,
-        read: &dyn Fn(&Source) -> Option<&'v Value>,
-    ) -> Result<Value, Reference> {
+    pub fn evaluate<'v>(&self, read: &dyn Fn(&Source) -> Option<&'v Value>) -> Result<Value, Reference> {
         match self {
             Self::Literal(value) => Ok(value.clone()),
             Self::Ref(reference) => read(&reference.source)
@@ -209,7 +206,10 @@ mod tests {
         assert_eq!(refs.len(), 2);
         assert_eq!(refs[0].0, ["all"]);
         assert_eq!(refs[0].1.source, Source::Input);
-        assert_eq!((refs[1].1.source.clone(), refs[1].1.pointer.as_str()), (Source::Step("extract".into()), "/title"));
+        assert_eq!(
+            (refs[1].1.source.clone(), refs[1].1.pointer.as_str()),
+            (Source::Step("extract".into()), "/title")
+        );
         let input = json!({"doc": 1});
         let extract = json!({"title": "T"});
         let value = mapping

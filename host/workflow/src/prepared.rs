@@ -110,11 +110,8 @@ impl PreparedWorkflow {
         let load = |step: &str, reference: &str| {
             catalog.load(reference).map_err(|source| PrepareError::Load { step: step.to_owned(), source })
         };
-        let primaries: Vec<CallTarget> = definition
-            .steps
-            .iter()
-            .map(|s| load(&s.spec.id, &s.spec.extension))
-            .collect::<Result<_, _>>()?;
+        let primaries: Vec<CallTarget> =
+            definition.steps.iter().map(|s| load(&s.spec.id, &s.spec.extension)).collect::<Result<_, _>>()?;
         // What each producer's consumers require of its output, compiled from their schemas.
         let mut consumers: Vec<Vec<ConsumerCheck>> = vec![Vec::new(); count];
         for (index, step) in definition.steps.iter().enumerate() {
@@ -150,8 +147,10 @@ impl PreparedWorkflow {
                     ))
                 }
             };
-            let configured =
-                spec.fallback.clone().unwrap_or_else(|| route.map(|r| r.fallback.clone()).unwrap_or_default());
+            let configured = spec
+                .fallback
+                .clone()
+                .unwrap_or_else(|| route.map(|r| r.fallback.clone()).unwrap_or_default());
             let mut chain = Vec::with_capacity(configured.len());
             for fallback in configured {
                 match fallback {

@@ -247,7 +247,12 @@ impl StepProgress {
 
 /// The longest path through the remaining times (`None` when a step on the path has none).
 fn critical_path(remaining: &[Option<u64>], needs: &[Vec<usize>]) -> Option<u64> {
-    fn finish(node: usize, remaining: &[Option<u64>], needs: &[Vec<usize>], memo: &mut [Option<Option<u64>>]) -> Option<u64> {
+    fn finish(
+        node: usize,
+        remaining: &[Option<u64>],
+        needs: &[Vec<usize>],
+        memo: &mut [Option<Option<u64>>],
+    ) -> Option<u64> {
         if let Some(known) = memo[node] {
             return known;
         }

@@ -112,7 +112,8 @@ impl PreparedWorkflow {
             self.steps.iter().map(|s| StepReport::not_run(&s.id, &s.extension)).collect();
         for (index, step) in self.steps.iter().enumerate() {
             let typical = conductor.monitor().and_then(|m| m.typical_guest_us(&step.info.id));
-            progress.set_estimate(index, typical.map(|us| us.div_ceil(1_000)).or(step.info.expected_latency_ms));
+            progress
+                .set_estimate(index, typical.map(|us| us.div_ceil(1_000)).or(step.info.expected_latency_ms));
         }
         let input_json = match parse_input(&input, self.definition.input_schema.as_ref()) {
             Ok(json) => json,
@@ -137,7 +138,14 @@ impl PreparedWorkflow {
                     Err(error) => {
                         let outcome = refused(&self.steps[index].info.id, error);
                         let finished = Finished { index, outcome, waited_ms: 0, wall_ms: 0 };
-                        failed |= self.settle(finished, control, &mut reports, &mut payloads, &mut unmet, &mut ready);
+                        failed |= self.settle(
+                            finished,
+                            control,
+                            &mut reports,
+                            &mut payloads,
+                            &mut unmet,
+                            &mut ready,
+                        );
                     }
                 }
             }
@@ -215,7 +223,11 @@ impl PreparedWorkflow {
                 Source::Input => "$input".to_owned(),
                 Source::Step(id) => id.clone(),
             };
-            violation(from, missing.pointer.clone(), format!("`{}{}` is not there", missing.source, missing.pointer))
+            violation(
+                from,
+                missing.pointer.clone(),
+                format!("`{}{}` is not there", missing.source, missing.pointer),
+            )
         })?;
         if let Some(schema) = &step.info.input_schema
             && let Err(broken) = schema.check(&value)
@@ -227,7 +239,13 @@ impl PreparedWorkflow {
 
     /// One step through the conductor, waiting for an open breaker or a quarantine when it
     /// ends within the step's `timeout_ms`.
-    async fn execute(&self, index: usize, payload: Payload, conductor: &Conductor, control: &RunControl) -> Finished {
+    async fn execute(
+        &self,
+        index: usize,
+        payload: Payload,
+        conductor: &Conductor,
+        control: &RunControl,
+    ) -> Finished {
         let step = &self.steps[index];
         let progress = control.progress();
         let started = Instant::now();
@@ -251,13 +269,15 @@ impl PreparedWorkflow {
                 request,
             );
             let outcome = match (deadline, step.timeout_ms) {
-                (Some(deadline), Some(limit_ms)) => match tokio::time::timeout_at(deadline.into(), call).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => refused(
-                        &step.info.id,
-                        ConductorError::RequestDeadlineExceeded { limit_ms, attempts: 0 },
-                    ),
-                },
+                (Some(deadline), Some(limit_ms)) => {
+                    match tokio::time::timeout_at(deadline.into(), call).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => refused(
+                            &step.info.id,
+                            ConductorError::RequestDeadlineExceeded { limit_ms, attempts: 0 },
+                        ),
+                    }
+                }
                 _ => call.await,
             };
             let outcome = merge(earlier.take(), outcome);
@@ -268,7 +288,12 @@ impl PreparedWorkflow {
                 _ => None,
             };
             let Some((reason, extension, after)) = wait else {
-                return Finished { index, outcome, waited_ms: millis(waited), wall_ms: millis(started.elapsed()) };
+                return Finished {
+                    index,
+                    outcome,
+                    waited_ms: millis(waited),
+                    wall_ms: millis(started.elapsed()),
+                };
             };
             let mean_recovery_ms =
                 conductor.breakers().get(&extension).and_then(|breaker| breaker.recovery().mean_recovery_ms);
@@ -437,8 +462,12 @@ fn parse_input(input: &Payload, schema: Option<&crate::contract::Schema>) -> Res
 /// When `refusal` names a wait that ends before `deadline`: why, on which extension, how long.
 fn recovery_wait(refusal: &ConductorError, deadline: Instant) -> Option<(&'static str, String, Duration)> {
     let (reason, extension, after_ms) = match refusal {
-        ConductorError::CircuitOpen { extension, retry_after_ms } => ("circuit_open", extension, *retry_after_ms),
-        ConductorError::Quarantined { extension, retry_after_ms } => ("quarantined", extension, *retry_after_ms),
+        ConductorError::CircuitOpen { extension, retry_after_ms } => {
+            ("circuit_open", extension, *retry_after_ms)
+        }
+        ConductorError::Quarantined { extension, retry_after_ms } => {
+            ("quarantined", extension, *retry_after_ms)
+        }
         _ => return None,
     };
     let after = Duration::from_millis(after_ms.max(1));
