@@ -13,6 +13,8 @@ use super::command_error::CommandError;
 use super::{EXIT_UNUSABLE, display};
 use symphony_host::config::PlatformConfig;
 use symphony_host::runtime::Runtime;
+use symphony_host::workflow::{Severity, WorkflowDefinition};
+use symphony_host::workflows::{RegistryCatalog, workflow_paths};
 use symphony_types::config_file::ConfigFileError;
 use symphony_types::manifest::{ExtensionManifest, MANIFEST_FILE_NAME};
 
@@ -54,19 +56,51 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, target: Option
     for path in &paths {
         check_extension(&runtime, path, &mut findings);
     }
+    let workflows = if target.is_none() { check_workflows(&runtime, &mut findings) } else { 0 };
     for warning in &findings.warnings {
         println!("warning: {warning}");
     }
     for problem in &findings.problems {
         println!("problem: {problem}");
     }
+    let workflows = match target {
+        None => format!(", {}", display::plural(workflows, "workflow", "workflows")),
+        Some(_) => String::new(),
+    };
     println!(
-        "{}, {}, {}",
+        "{}{workflows}, {}, {}",
         display::plural(paths.len(), "extension", "extensions"),
         display::plural(findings.problems.len(), "problem", "problems"),
         display::plural(findings.warnings.len(), "warning", "warnings")
     );
     if findings.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Check every workflow in the configured `workflow_dirs` against the extensions and routes;
+/// each finding is a problem (error) or a warning. Returns how many workflows were seen.
+fn check_workflows(runtime: &Runtime, findings: &mut Findings) -> usize {
+    let paths = workflow_paths(&runtime.config().workflow_dirs);
+    let catalog = RegistryCatalog::new(runtime);
+    for path in &paths {
+        match WorkflowDefinition::load(path) {
+            Ok(definition) => {
+                let report = symphony_host::workflow::check(
+                    &definition,
+                    &catalog,
+                    &runtime.config().conductor,
+                    &runtime.config().workflows,
+                );
+                for finding in report.findings {
+                    match finding.severity {
+                        Severity::Error => findings.problems.push(finding.to_string()),
+                        Severity::Warning => findings.warnings.push(finding.to_string()),
+                    }
+                }
+            }
+            Err(error) => findings.problems.push(error.to_string()),
+        }
+    }
+    paths.len()
 }
 
 /// The manifest PATH names: the file itself, `extension.toml` in a directory, or the one beside

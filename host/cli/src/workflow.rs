@@ -20,7 +20,7 @@ use symphony_host::config::PlatformConfig;
 use symphony_host::workflow::{
     PrepareError, RunControl, RunOptions, RunResult, RunStatus, Severity, StepStatus,
 };
-use symphony_host::workflows::workflow_paths;
+use symphony_host::workflows::{WorkflowLookupError, workflow_paths};
 use symphony_types::payload::Payload;
 
 #[derive(Debug, Subcommand)]
@@ -155,17 +155,24 @@ fn list(platform: &Platform) -> ExitCode {
 }
 
 async fn run_one(platform: &Platform, args: RunArgs) -> ExitCode {
-    let unusable = |message: String| {
+    let unusable_with = |message: String, did_you_mean: Option<String>| {
         if args.json {
-            println!("{}", json!({"status": "unusable", "message": message}));
+            println!("{}", json!({"status": "unusable", "message": message, "did_you_mean": did_you_mean}));
         } else {
             eprintln!("error: {message}");
         }
         ExitCode::from(EXIT_UNUSABLE)
     };
+    let unusable = |message: String| unusable_with(message, None);
     let definition = match platform.find_workflow(&args.workflow) {
         Ok(definition) => definition,
-        Err(e) => return unusable(e.to_string()),
+        Err(e) => {
+            let did_you_mean = match &e {
+                WorkflowLookupError::NotFound { did_you_mean, .. } => did_you_mean.clone(),
+                WorkflowLookupError::Invalid(_) => None,
+            };
+            return unusable_with(e.to_string(), did_you_mean);
+        }
     };
     let input = match read_input(args.input.as_deref(), args.input_file.as_deref()) {
         Ok(input) => input,

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use anomaly::{AnomalyPolicy, HealthEventSink, HealthMonitor, HealthState, HistoryStore, Monitored};
-pub use breaker::{BreakerPolicy, BreakerRegistry, CircuitBreaker, Guarded};
+pub use breaker::{BreakerPolicy, BreakerRecovery, BreakerRegistry, CircuitBreaker, Guarded};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use fallback::{FallbackStep, FallbackTarget, LastGoodCache, ResolvedStep};
 pub use health::{BreakerState, HealthEvent, HealthEvents};
@@ -148,6 +148,12 @@ impl Conductor {
     pub fn with_pool(mut self, pool: ResourcePool) -> Self {
         self.pool = Some(pool);
         self
+    }
+
+    /// The reservation pool calls reserve from, when there is one.
+    #[must_use]
+    pub fn pool(&self) -> Option<&ResourcePool> {
+        self.pool.as_ref()
     }
 
     /// A conductor on real time with the built-in profiles and no routes.

@@ -113,7 +113,7 @@ impl Checker<'_> {
             broken.extend(cycle.iter().copied());
             let mut path: Vec<String> = cycle.iter().map(|&i| ids[i].to_owned()).collect();
             path.push(ids[cycle[0]].to_owned());
-            self.push(Some(cycle[0]), Some("needs"), Severity::Error, FindingKind::Cycle { path });
+            self.push(Some(cycle[0]), Some("needs"), Severity::Error, FindingKind::Cycle { steps: path });
         }
         let ancestors = ancestors(&needs);
         for index in 0..steps.len() {

@@ -103,7 +103,6 @@ fn subschema(schema: &Value, keys: &[String]) -> Option<Result<Value, String>> {
             return None;
         }
         let types = allowed_types(current);
-        let path = || format!("/{}", keys[..=depth].join("/"));
         if let Some(properties) = object.get("properties").and_then(Value::as_object)
             && let Some(property) = properties.get(key)
         {
@@ -133,7 +132,7 @@ fn subschema(schema: &Value, keys: &[String]) -> Option<Result<Value, String>> {
         if object.get("additionalProperties") == Some(&Value::Bool(false)) {
             return Some(Err(format!(
                 "{} allows no property `{key}` (additionalProperties is false)",
-                path()
+                parent(keys, depth)
             )));
         }
         match object.get("additionalProperties") {

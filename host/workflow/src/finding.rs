@@ -45,7 +45,7 @@ pub enum FindingKind {
     /// Steps that need each other.
     Cycle {
         /// The steps around the cycle, the first repeated at the end.
-        path: Vec<String>,
+        steps: Vec<String>,
     },
     /// A step that can never start: something it needs is in a cycle or does not exist.
     Unreachable {
@@ -157,7 +157,7 @@ impl fmt::Display for FindingKind {
             Self::UnknownStep { needs, did_you_mean: d } => {
                 write!(f, "needs `{needs}`, which is not a step{}", did_you_mean(d.as_ref()))
             }
-            Self::Cycle { path } => write!(f, "dependency cycle: {}", path.join(" -> ")),
+            Self::Cycle { steps } => write!(f, "dependency cycle: {}", steps.join(" -> ")),
             Self::Unreachable { blocked_by } => {
                 write!(f, "can never run: it depends on `{blocked_by}`, which is in a cycle or missing")
             }

@@ -340,6 +340,12 @@ impl PreparedWorkflow {
         });
         let mut stop = false;
         let handed_on = match result {
+            // Finished after the cancel: possibly cut short by it. Kept, not handed on.
+            Ok(payload) if control.is_cancelled() => {
+                report.status = StepStatus::Cancelled;
+                report.output = Some(as_json(&payload));
+                None
+            }
             Ok(payload) => {
                 report.status = StepStatus::Ok;
                 report.output = Some(as_json(&payload));
