@@ -522,3 +522,6 @@ fn phase_of(status: StepStatus) -> StepPhase {
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests;
