@@ -1,6 +1,6 @@
 //! `symphony demo`: build the samples, then call well-behaved and hostile extensions side by
 //! side and show that each hostile one is contained with a typed error while the host keeps
-//! serving. Each table is printed when its rows are in, as wide as they need.
+//! serving, then chain extensions in a workflow whose data contracts catch a break. Each table is printed when its rows are in, as wide as they need.
 //!
 //! Exit codes: 0 when every scenario behaved as shown, 1 when one did not, 2 when the demo
 //! could not run (the samples did not build, the platform did not open).
@@ -135,6 +135,7 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path) -> ExitCode {
     table.print();
     unexpected += super::demo_conductor::run(runtime).await;
     unexpected += super::demo_health::run(&platform).await;
+    unexpected += super::demo_workflow::run(&platform).await;
     println!();
     if unexpected == 0 {
         println!("every hostile extension was contained with a typed error; the host kept serving.");

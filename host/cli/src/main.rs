@@ -11,6 +11,7 @@ mod command_error;
 mod demo;
 mod demo_conductor;
 mod demo_health;
+mod demo_workflow;
 mod display;
 mod health;
 mod new;

@@ -250,7 +250,12 @@ pub(crate) fn print_result(result: &RunResult) {
     for step in &result.steps {
         let mut note = Vec::new();
         if step.fallback {
-            note.push("fallback".to_owned());
+            let failed: Vec<String> = step
+                .attempts
+                .iter()
+                .filter_map(|a| a.error_kind.map(|kind| format!("{} {kind}", a.extension)))
+                .collect();
+            note.push(format!("fallback after {}", failed.join(", ")));
         }
         if step.degraded {
             note.push("degraded".to_owned());
