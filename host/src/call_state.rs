@@ -21,7 +21,7 @@ use symphony_types::call_log::LogLevel;
 use symphony_types::capability::denials::DenialRecorder;
 use symphony_types::limits::{LOG_FIELD_OVERHEAD_BYTES, LOG_RECORD_OVERHEAD_BYTES};
 use symphony_types::payload::CancelToken;
-use symphony_types::progress_log::ProgressLog;
+use symphony_types::progress_log::{LiveProgress, ProgressLog};
 
 /// Everything one call's store holds.
 pub(crate) struct CallState {
@@ -40,6 +40,8 @@ pub(crate) struct CallState {
     pub(crate) http_policy: HttpPolicy,
     /// Progress the guest reported, within its budget.
     pub(crate) progress: ProgressLog,
+    /// Where the caller watches progress as it happens, when it asked to.
+    pub(crate) live_progress: Option<LiveProgress>,
     pub(crate) cancel: CancelToken,
     /// Wall-clock instant after which the epoch callback interrupts the guest.
     pub(crate) deadline: Instant,
@@ -86,6 +88,11 @@ impl wit::host::Host for CallState {
 
     fn progress(&mut self, fraction: f32, message: String) {
         self.progress.push(fraction, &message);
+        // The live view is one fraction and one bounded message, so it needs no budget of its
+        // own: it sees every update, also those the log no longer keeps.
+        if let Some(live) = &self.live_progress {
+            live.report(fraction, &message);
+        }
     }
 
     fn cancelled(&mut self) -> bool {

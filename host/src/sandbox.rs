@@ -53,7 +53,7 @@ use symphony_types::health_status::HealthStatus;
 use symphony_types::manifest::ExtensionManifest;
 use symphony_types::payload::{CallRequest, CancelToken, Payload};
 use symphony_types::policy::EffectiveLimits;
-use symphony_types::progress_log::ProgressLog;
+use symphony_types::progress_log::{LiveProgress, ProgressLog};
 use symphony_types::usage::Usage;
 
 /// Extra wall time granted past the deadline before the tokio timeout drops the call, so the
@@ -309,7 +309,7 @@ impl LoadedExtension {
     #[must_use]
     pub fn store_data_cost(&self) -> Duration {
         let started = Instant::now();
-        let state = self.shared.call_state(CancelToken::new(), started + Duration::from_secs(1));
+        let state = self.shared.call_state(CancelToken::new(), None, started + Duration::from_secs(1));
         let built = started.elapsed();
         drop(state);
         built
@@ -352,7 +352,8 @@ impl Shared {
             input: types::Payload { content_type: request.input.content_type, bytes: request.input.bytes },
         };
         let budget = RunBudget { fuel: limits.fuel, deadline_ms };
-        let (returned, report) = self.run(Operation::Invoke(wit_request), request.cancel, budget).await;
+        let (returned, report) =
+            self.run(Operation::Invoke(wit_request), request.cancel, request.live_progress, budget).await;
         let mut error_message_cut_bytes = 0;
         let result = match returned {
             Ok(Returned::Invoke(Ok(response))) => {
@@ -388,7 +389,7 @@ impl Shared {
 
     /// One `describe`, under `budget`, its answer bounded by the metadata limits.
     async fn describe(&self, budget: RunBudget) -> Result<ExtensionMetadata, HostError> {
-        match self.run(Operation::Describe, CancelToken::new(), budget).await.0 {
+        match self.run(Operation::Describe, CancelToken::new(), None, budget).await.0 {
             Ok(Returned::Describe(m)) => {
                 identity::check_size(&m.name, &m.version, &m.features, &self.limits.limits)?;
                 Ok(ExtensionMetadata { name: m.name, version: m.version, features: m.features })
@@ -400,7 +401,7 @@ impl Shared {
 
     /// One `health`, under the extension's own budget.
     async fn health(&self) -> Result<HealthStatus, CallError> {
-        match self.run(Operation::Health, CancelToken::new(), self.full_budget()).await.0 {
+        match self.run(Operation::Health, CancelToken::new(), None, self.full_budget()).await.0 {
             Ok(Returned::Health(status)) => Ok(health_status(status, self.limits.limits.error_message_bytes)),
             Ok(_) => Err(CallError::Host(mismatched("health"))),
             Err(host) => Err(CallError::Host(host)),
@@ -430,8 +431,14 @@ impl Shared {
 
     /// The data of one call's store: WASI context built from the grant (denials recorded), the
     /// log and progress within their budgets, the HTTP policy, the limiter, the resource table
-    /// cap, the deadline the epoch callback checks.
-    fn call_state(&self, cancel: CancelToken, deadline: Instant) -> CallState {
+    /// cap, the deadline the epoch callback checks; the caller's cancel token and live progress
+    /// view, when it gave one.
+    fn call_state(
+        &self,
+        cancel: CancelToken,
+        live_progress: Option<LiveProgress>,
+        deadline: Instant,
+    ) -> CallState {
         let limits = self.limits.limits;
         let log = Arc::new(Mutex::new(CallLog::new(limits.log_bytes, limits.log_records)));
         let denials = DenialRecorder::new(limits.denial_records);
@@ -453,6 +460,7 @@ impl Shared {
             fs_granted: !self.grant.filesystem.is_empty(),
             env_granted: !self.grant.env.is_empty(),
             progress: ProgressLog::new(limits.progress_updates, limits.progress_bytes),
+            live_progress,
             cancel,
             deadline,
             deadline_hit: false,
@@ -464,13 +472,14 @@ impl Shared {
         &self,
         operation: Operation,
         cancel: CancelToken,
+        live_progress: Option<LiveProgress>,
         budget: RunBudget,
     ) -> (Result<Returned, HostError>, RunReport) {
         let limits = self.limits.limits;
         let RunBudget { fuel, deadline_ms } = budget;
         let started = Instant::now();
         let deadline_len = Duration::from_millis(deadline_ms);
-        let state = self.call_state(cancel, started + deadline_len);
+        let state = self.call_state(cancel, live_progress, started + deadline_len);
         let metering = self.engine.metering();
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(|state| &mut state.limiter);

@@ -9,6 +9,10 @@
 //! every workflow and tenant in the process the same breaker for the same id and publishes every
 //! state change as a [`HealthEvent`].
 //!
+//! Each trip (closed to open, through any reopenings, back to closed by probes) is timed, and
+//! [`CircuitBreaker::recovery`] turns the last [`RECOVERIES_KEPT`] of them into an estimate of
+//! how long this extension takes to come back, for callers planning around an open breaker.
+//!
 //! Policy and its defaults live in [`policy`], what counts as a failure in [`failure`], the
 //! window in `window`, the shared map in [`registry`]. Retrying is `retry`'s job: a refusal is a
 //! transient conductor error carrying `retry_after_ms`.
@@ -21,9 +25,12 @@ mod window;
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+
+use serde::Serialize;
 
 pub use self::failure::counts_as_failure;
 pub use self::policy::{
@@ -40,6 +47,31 @@ use crate::health::{HealthEvent, HealthEvents};
 use crate::{Clock, Invoke, InvokeOutcome};
 use symphony_types::error::{CallError, ConductorError};
 use symphony_types::payload::CallRequest;
+
+/// Recovered trips whose durations [`CircuitBreaker::recovery`] averages; older ones are
+/// forgotten (they are still counted).
+pub const RECOVERIES_KEPT: usize = 8;
+
+/// How a breaker is doing and how long its trips have taken to recover, from
+/// [`CircuitBreaker::recovery`]. A trip begins when the breaker opens from closed and ends
+/// when half-open probes close it again; reopening after a failed probe continues the same
+/// trip, and an operator's [`reset`](CircuitBreaker::reset) abandons it uncounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BreakerRecovery {
+    /// The state now (an open breaker whose period has passed reads half-open, as in
+    /// [`CircuitBreaker::state`]).
+    pub state: BreakerState,
+    /// Milliseconds until the open period ends and probing may start, rounded up; `None`
+    /// unless open.
+    pub retry_after_ms: Option<u64>,
+    /// Trips recovered from so far (saturating).
+    pub recovered_trips: u32,
+    /// Mean duration of the last [`RECOVERIES_KEPT`] recovered trips, in milliseconds (rounded
+    /// down); `None` before the first recovery.
+    pub mean_recovery_ms: Option<u64>,
+    /// Duration of the most recent recovered trip, in milliseconds; `None` before the first.
+    pub last_recovery_ms: Option<u64>,
+}
 
 /// One `extension@version`'s breaker. Cheap to share behind an `Arc`; its lock is a std mutex
 /// held only for bookkeeping, never across an await.
@@ -58,6 +90,49 @@ struct Core {
     /// Bumped on every state change, so a permit taken before one records nothing after it.
     generation: u64,
     window: SlidingWindow,
+    trips: TripLog,
+}
+
+/// When the current trip began, and how long the last recovered ones took.
+#[derive(Debug, Default)]
+struct TripLog {
+    /// When the breaker left closed, on the breaker's clock; `None` while closed.
+    began: Option<Duration>,
+    /// Recovered trips' durations in milliseconds, oldest first, at most [`RECOVERIES_KEPT`].
+    durations_ms: VecDeque<u64>,
+    recovered: u32,
+}
+
+impl TripLog {
+    /// Note a state change at `now`: leaving closed begins a trip, closing from half-open ends
+    /// it with a recovery (a reset [`abandon`](Self::abandon)s it first).
+    fn note(&mut self, from: BreakerState, to: BreakerState, now: Duration) {
+        match (from, to) {
+            (BreakerState::Closed, BreakerState::Open | BreakerState::HalfOpen) => self.began = Some(now),
+            (BreakerState::HalfOpen, BreakerState::Closed) => {
+                if let Some(began) = self.began.take() {
+                    if self.durations_ms.len() >= RECOVERIES_KEPT {
+                        self.durations_ms.pop_front();
+                    }
+                    self.durations_ms.push_back(millis(now.saturating_sub(began)));
+                    self.recovered = self.recovered.saturating_add(1);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Forget the trip in progress without counting it: an operator closed the breaker, so
+    /// how long it was open says nothing about how long the extension takes to recover.
+    fn abandon(&mut self) {
+        self.began = None;
+    }
+
+    fn mean_ms(&self) -> Option<u64> {
+        let count = u64::try_from(self.durations_ms.len()).ok().filter(|&n| n > 0)?;
+        let total = self.durations_ms.iter().fold(0u128, |sum, &ms| sum + u128::from(ms));
+        Some(u64::try_from(total / u128::from(count)).unwrap_or(u64::MAX))
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +184,7 @@ impl CircuitBreaker {
                 phase: Phase::Closed,
                 generation: 0,
                 window: SlidingWindow::new(policy.window_ms),
+                trips: TripLog::default(),
             }),
             policy,
             clock,
@@ -135,6 +211,27 @@ impl CircuitBreaker {
         let mut core = self.lock();
         self.open_to_half_open_if_due(&mut core, self.clock.now());
         core.phase.state()
+    }
+
+    /// The state, the time left of an open period, and how long past trips took to recover
+    /// (see [`BreakerRecovery`]). Like [`state`](Self::state), turns a due open breaker
+    /// half-open.
+    #[must_use]
+    pub fn recovery(&self) -> BreakerRecovery {
+        let now = self.clock.now();
+        let mut core = self.lock();
+        self.open_to_half_open_if_due(&mut core, now);
+        let retry_after_ms = match core.phase {
+            Phase::Open { until, .. } => Some(ceil_ms(until.saturating_sub(now))),
+            Phase::Closed | Phase::HalfOpen { .. } => None,
+        };
+        BreakerRecovery {
+            state: core.phase.state(),
+            retry_after_ms,
+            recovered_trips: core.trips.recovered,
+            mean_recovery_ms: core.trips.mean_ms(),
+            last_recovery_ms: core.trips.durations_ms.back().copied(),
+        }
     }
 
     /// Ask to make one call.
@@ -211,10 +308,12 @@ impl CircuitBreaker {
     /// Close the breaker now and forget its window (an operator put the extension back into
     /// service).
     pub fn reset(&self) {
+        let now = self.clock.now();
         let mut core = self.lock();
         core.window.clear();
+        core.trips.abandon();
         if !matches!(core.phase, Phase::Closed) {
-            self.transition(&mut core, Phase::Closed, 0.0);
+            self.transition(&mut core, Phase::Closed, 0.0, now);
         }
     }
 
@@ -262,7 +361,7 @@ impl CircuitBreaker {
                     Verdict::Ignored => core.phase = Phase::HalfOpen { in_flight, succeeded, period_ms },
                     Verdict::Success if succeeded + 1 >= self.policy.half_open_probes => {
                         core.window.clear();
-                        self.transition(&mut core, Phase::Closed, 0.0);
+                        self.transition(&mut core, Phase::Closed, 0.0, now);
                     }
                     Verdict::Success => {
                         core.phase = Phase::HalfOpen { in_flight, succeeded: succeeded + 1, period_ms };
@@ -279,21 +378,23 @@ impl CircuitBreaker {
 
     fn open(&self, core: &mut Core, now: Duration, period_ms: u64, failure_ratio: f64) {
         let until = now.saturating_add(Duration::from_millis(period_ms));
-        self.transition(core, Phase::Open { until, period_ms, failure_ratio }, failure_ratio);
+        self.transition(core, Phase::Open { until, period_ms, failure_ratio }, failure_ratio, now);
     }
 
     fn open_to_half_open_if_due(&self, core: &mut Core, now: Duration) {
         if let Phase::Open { until, period_ms, failure_ratio } = core.phase
             && now >= until
         {
-            self.transition(core, Phase::HalfOpen { in_flight: 0, succeeded: 0, period_ms }, failure_ratio);
+            let half_open = Phase::HalfOpen { in_flight: 0, succeeded: 0, period_ms };
+            self.transition(core, half_open, failure_ratio, now);
         }
     }
 
-    /// Move to `to` and publish the change. Published under the lock so subscribers see one
-    /// breaker's changes in the order they happened; sending never blocks.
-    fn transition(&self, core: &mut Core, to: Phase, failure_ratio: f64) {
+    /// Move to `to` at clock time `now` and publish the change. Published under the lock so
+    /// subscribers see one breaker's changes in the order they happened; sending never blocks.
+    fn transition(&self, core: &mut Core, to: Phase, failure_ratio: f64, now: Duration) {
         let from = core.phase.state();
+        core.trips.note(from, to.state(), now);
         core.phase = to;
         core.generation = core.generation.wrapping_add(1);
         let open_for_ms = match to {

@@ -11,7 +11,9 @@
 //!   after one attempt: the same input fails the same way, and a recoverable error is for a
 //!   fallback, not for a retry.
 //! - Every attempt carries the same `request_id` and its 1-based `attempt` number, so the guest
-//!   can tell a retry from a new request.
+//!   can tell a retry from a new request. Otherwise an attempt is the caller's request as given
+//!   (only its deadline cap changes): the same cancel token and the same live progress view, so
+//!   whoever watches progress keeps seeing it across retries.
 //! - The wait before retry `n` is the guest's `retry_after_ms` hint (0 without one) **plus** a
 //!   full-jitter draw from `0..=min(max_backoff_ms, base_backoff_ms × factor^(n-1))`. Adding
 //!   the jitter to the hint, rather than taking the larger of the two, keeps callers that got
@@ -37,6 +39,8 @@
 
 mod budget;
 mod jitter;
+#[cfg(test)]
+mod live_progress_tests;
 mod policy;
 #[cfg(test)]
 mod tests;
@@ -165,6 +169,7 @@ impl Retrier {
             }
             // The attempt may not outlive the request: its sandbox deadline is capped at what is left.
             let left_ms = u64::try_from(deadline.saturating_sub(now).as_millis()).unwrap_or(u64::MAX);
+            // A clone keeps the cancel token and live progress view the caller shares.
             let mut outcome = target.invoke(request.clone().attempt(attempt).deadline_cap_ms(left_ms)).await;
             history.record(attempt, waited, &mut outcome);
             let error = match outcome.result {

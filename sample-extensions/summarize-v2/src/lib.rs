@@ -7,8 +7,15 @@
 //! owns up to that by answering `Degraded`.
 //!
 //! Input JSON `{"text": "..."}`; output JSON
-//! `{"summary": "<first sentence>", "words": N, "keywords": ["...", ...]}`. Logs one info line
-//! with the word count and `release = 2`.
+//! `{"summary": "<first sentence>", "words": N, "keywords": ["...", ...] or null}`. Logs one
+//! info line with the word count and `release = 2`.
+//!
+//! A second deliberate edge case, for the workflow demo (`sample-extensions/workflows/report.toml`):
+//! when the text has no keyword, `keywords` is `null`, not `[]`. Its own output schema
+//! (`schemas/output.json`) allows that; the input schema of the next step, `format-report`, does
+//! not (`keywords` may be absent, but is an array when present). Each step keeps its own
+//! contract, yet the two do not fit, so a workflow catches the break between the steps and routes
+//! the call to `summarize` 1.0.0, which sends no `keywords` at all.
 
 use std::collections::HashMap;
 
@@ -41,7 +48,8 @@ struct Input<'a> {
 struct Summary<'a> {
     summary: &'a str,
     words: usize,
-    keywords: Vec<String>,
+    /// `None` is serialised as `null`, deliberately not skipped (see the module header).
+    keywords: Option<Vec<String>>,
 }
 
 /// The text up to and including the first `.`, `!` or `?` that ends a word; all of it when none
@@ -59,8 +67,8 @@ fn first_sentence(text: &str) -> &str {
 }
 
 /// The most frequent words of at least [`MIN_KEYWORD_CHARS`] characters that are not stop words,
-/// lowercased; ties go to the word seen first.
-fn keywords(text: &str) -> Vec<String> {
+/// lowercased; ties go to the word seen first. `None` when there is no such word.
+fn keywords(text: &str) -> Option<Vec<String>> {
     let mut counts: HashMap<String, (usize, usize)> = HashMap::new();
     let words =
         text.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase());
@@ -74,7 +82,8 @@ fn keywords(text: &str) -> Vec<String> {
     ranked.sort_by(|(_, (a_count, a_first)), (_, (b_count, b_first))| {
         b_count.cmp(a_count).then(a_first.cmp(b_first))
     });
-    ranked.into_iter().take(MAX_KEYWORDS).map(|(word, _)| word).collect()
+    let found: Vec<String> = ranked.into_iter().take(MAX_KEYWORDS).map(|(word, _)| word).collect();
+    (!found.is_empty()).then_some(found)
 }
 
 impl Extension for Summarize {
@@ -110,12 +119,20 @@ mod tests {
     #[test]
     fn keywords_rank_by_frequency_then_first_appearance() {
         let text = "Rust compiles. Rust runs wasm; wasm sandboxes guests, and guests trust nothing.";
-        assert_eq!(keywords(text), ["rust", "wasm", "guests"]);
+        assert_eq!(keywords(text), Some(vec!["rust".into(), "wasm".into(), "guests".into()]));
     }
 
     #[test]
     fn keywords_skip_short_and_stop_words() {
-        assert_eq!(keywords("this is that and the cat"), Vec::<String>::new());
+        assert_eq!(keywords("this is that and the cat"), None);
+    }
+
+    #[test]
+    fn no_keywords_are_sent_as_null_not_left_out() {
+        let summary =
+            Summary { summary: "It is on.", words: 7, keywords: keywords("It is on. We go at six.") };
+        let json = symphony_guest_sdk::Payload::json(&summary).map(|p| p.bytes);
+        assert_eq!(json.as_deref(), Ok(&br#"{"summary":"It is on.","words":7,"keywords":null}"#[..]));
     }
 
     #[test]

@@ -19,7 +19,8 @@ use super::history::{AnomalyRecord, ExtensionHistory, Quarantine};
 use super::history_store::{HealthStoreError, HistoryStore};
 use super::policy::{Action, AnomalyPolicy};
 use super::report::{ExtensionHealth, HealthState};
-use super::sample::{Expectations, Observation};
+use super::robust::median;
+use super::sample::{Expectations, Metric, Observation};
 use crate::breaker::BreakerRegistry;
 use crate::health::{HealthEvent, HealthEvents};
 use crate::{BreakerState, Clock};
@@ -354,6 +355,26 @@ impl HealthMonitor {
         if let Some(breaker) = breakers.as_ref().and_then(|r| r.get(extension)) {
             breaker.force_open(period_ms);
         }
+    }
+
+    /// How long a call to `extension` typically runs in the guest, in microseconds, for
+    /// estimating when work will finish: the baseline's median guest time once there is a
+    /// baseline, else the median over the calls remembered so far; `None` for an extension
+    /// never observed. Medians, so one stalled call does not move the estimate.
+    #[must_use]
+    pub fn typical_guest_us(&self, extension: &str) -> Option<u64> {
+        let state = self.lock();
+        let history = state.histories.get(extension)?;
+        let center = match history.baseline().and_then(|b| b.metrics.get(&Metric::GuestUs)) {
+            Some(&(median, _mad)) => median,
+            None => {
+                let calls = history.window(history.len());
+                let mut values: Vec<f64> = calls.iter().map(|s| Metric::GuestUs.of(s) as f64).collect();
+                median(&mut values)?
+            }
+        };
+        // Medians of whole microseconds are whole or halves: rounding loses at most 0.5 µs.
+        Some(center.round() as u64)
     }
 
     /// Milliseconds left of `extension`'s quarantine, if one is in force.

@@ -489,3 +489,51 @@ async fn a_constant_baseline_and_one_outlier_raise_nothing() {
     }
     assert!(kinds(&drain(&mut events)).is_empty());
 }
+
+/// An extension whose n-th call (0-based) ran `guest_us(n)` microseconds in the guest.
+fn guest_timed(id: &str, guest_us: impl Fn(u64) -> u64 + Send + Sync + 'static) -> ScriptedInvoke {
+    shaped(id, limits(1_000_000, 16 << 20), move |n| {
+        let us = guest_us(n);
+        (Usage { guest_us: us, wall_us: us + 30, ..usage(1_000, 1 << 20) }, false, Vec::new())
+    })
+}
+
+#[tokio::test]
+async fn typical_guest_time_is_the_median_of_the_calls_seen_before_a_baseline() {
+    let clock = ManualClock::new();
+    let conductor = conductor(&clock, AnomalyPolicy::default());
+    let monitor = conductor.monitor().unwrap().clone();
+    assert_eq!(monitor.typical_guest_us("timed@1.0.0"), None, "never observed");
+
+    const ODD: [u64; 5] = [300, 100, 200, 1_000, 150];
+    let odd = guest_timed("timed@1.0.0", |n| ODD[n as usize % ODD.len()]);
+    for _ in 0..ODD.len() {
+        assert!(conductor.call(&odd, request()).await.result.is_ok());
+    }
+    assert_eq!(monitor.typical_guest_us("timed@1.0.0"), Some(200), "one slow call does not move it");
+
+    const EVEN: [u64; 4] = [100, 200, 300, 1_000];
+    let even = guest_timed("even@1.0.0", |n| EVEN[n as usize % EVEN.len()]);
+    for _ in 0..EVEN.len() {
+        assert!(conductor.call(&even, request()).await.result.is_ok());
+    }
+    assert_eq!(monitor.typical_guest_us("even@1.0.0"), Some(250));
+    assert_eq!(monitor.typical_guest_us("unseen@1.0.0"), None);
+}
+
+#[tokio::test]
+async fn typical_guest_time_is_the_baseline_median_once_there_is_a_baseline() {
+    let clock = ManualClock::new();
+    let conductor = conductor(&clock, AnomalyPolicy::default());
+    let monitor = conductor.monitor().unwrap().clone();
+    let thresholds = monitor.policy().thresholds;
+    let baseline_calls = thresholds.min_baseline_calls as u64;
+    let calls = baseline_calls + thresholds.recent_calls as u64;
+    // The calls the baseline is made of run 400..=420 µs (median 410); the recent window
+    // after them runs 450 µs, which would pull the median of all calls up to 420.
+    let steady = guest_timed("steady@1.0.0", move |n| if n < baseline_calls { 400 + (n % 3) * 10 } else { 450 });
+    for _ in 0..calls {
+        assert!(conductor.call(&steady, request()).await.result.is_ok());
+    }
+    assert_eq!(monitor.typical_guest_us("steady@1.0.0"), Some(410));
+}

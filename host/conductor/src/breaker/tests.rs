@@ -408,3 +408,139 @@ async fn a_dropped_permit_frees_its_probe_slot() {
     }
     assert_eq!(breaker.state(), BreakerState::Closed);
 }
+
+/// Let the three half-open probes through and succeed, closing the breaker.
+fn close_with_probes(breaker: &CircuitBreaker) {
+    for _ in 0..3 {
+        record(breaker, &ok());
+    }
+    assert_eq!(breaker.state(), BreakerState::Closed);
+}
+
+#[test]
+fn a_fresh_breaker_reports_no_recovery() {
+    let fx = Fixture::new();
+    let recovery = fx.breaker().recovery();
+    assert_eq!(
+        recovery,
+        BreakerRecovery {
+            state: BreakerState::Closed,
+            retry_after_ms: None,
+            recovered_trips: 0,
+            mean_recovery_ms: None,
+            last_recovery_ms: None,
+        }
+    );
+}
+
+#[test]
+fn retry_after_counts_down_while_open_and_is_gone_once_half_open() {
+    let fx = Fixture::new();
+    let breaker = fx.breaker();
+    trip(&breaker);
+    assert_eq!(breaker.recovery().retry_after_ms, Some(1_000));
+    fx.advance_ms(400);
+    assert_eq!(breaker.recovery().retry_after_ms, Some(600));
+    fx.advance_ms(599);
+    assert_eq!(breaker.recovery().retry_after_ms, Some(1));
+    fx.clock.advance(Duration::from_micros(500));
+    assert_eq!(breaker.recovery().retry_after_ms, Some(1), "rounded up, never 0 while open");
+    fx.clock.advance(Duration::from_micros(500));
+    let recovery = breaker.recovery();
+    assert_eq!(recovery.state, BreakerState::HalfOpen);
+    assert_eq!(recovery.retry_after_ms, None);
+    assert_eq!(recovery.recovered_trips, 0, "probing is not recovering");
+}
+
+#[test]
+fn probes_closing_the_breaker_end_the_trip_with_its_duration() {
+    let fx = Fixture::new();
+    let breaker = fx.breaker();
+    trip(&breaker);
+    fx.advance_ms(1_250);
+    close_with_probes(&breaker);
+    let recovery = breaker.recovery();
+    assert_eq!(recovery.state, BreakerState::Closed);
+    assert_eq!(recovery.retry_after_ms, None);
+    assert_eq!(recovery.recovered_trips, 1);
+    assert_eq!(recovery.mean_recovery_ms, Some(1_250));
+    assert_eq!(recovery.last_recovery_ms, Some(1_250));
+
+    // A second, longer trip: the mean covers both, the last is the newest.
+    trip(&breaker);
+    fx.advance_ms(1_750);
+    close_with_probes(&breaker);
+    let recovery = breaker.recovery();
+    assert_eq!(recovery.recovered_trips, 2);
+    assert_eq!(recovery.mean_recovery_ms, Some(1_500));
+    assert_eq!(recovery.last_recovery_ms, Some(1_750));
+}
+
+#[test]
+fn a_failed_probe_reopening_continues_the_same_trip() {
+    let fx = Fixture::new();
+    let breaker = fx.breaker();
+    trip(&breaker);
+    fx.advance_ms(1_000);
+    record(&breaker, &unavailable());
+    let reopened = breaker.recovery();
+    assert_eq!(reopened.state, BreakerState::Open);
+    assert_eq!(reopened.retry_after_ms, Some(2_000), "the second open period is longer");
+    assert_eq!(reopened.recovered_trips, 0);
+    fx.advance_ms(2_000);
+    close_with_probes(&breaker);
+    let recovery = breaker.recovery();
+    assert_eq!(recovery.recovered_trips, 1, "one trip, spanning both open periods");
+    assert_eq!(recovery.last_recovery_ms, Some(3_000));
+    assert_eq!(recovery.mean_recovery_ms, Some(3_000));
+}
+
+#[test]
+fn only_the_last_few_recoveries_are_averaged_but_all_are_counted() {
+    let fx = Fixture::new();
+    let breaker = fx.breaker();
+    // One long trip, then RECOVERIES_KEPT short ones push it out of the average.
+    trip(&breaker);
+    fx.advance_ms(100_000);
+    close_with_probes(&breaker);
+    for _ in 0..RECOVERIES_KEPT {
+        trip(&breaker);
+        fx.advance_ms(1_000);
+        close_with_probes(&breaker);
+    }
+    let recovery = breaker.recovery();
+    assert_eq!(recovery.recovered_trips, u32::try_from(RECOVERIES_KEPT).unwrap() + 1);
+    assert_eq!(recovery.mean_recovery_ms, Some(1_000));
+    assert_eq!(recovery.last_recovery_ms, Some(1_000));
+}
+
+#[test]
+fn a_reset_abandons_the_trip_without_counting_it() {
+    let fx = Fixture::new();
+    let breaker = fx.breaker();
+    trip(&breaker);
+    fx.advance_ms(1_000);
+    assert_eq!(breaker.state(), BreakerState::HalfOpen);
+    breaker.reset();
+    let recovery = breaker.recovery();
+    assert_eq!(recovery.state, BreakerState::Closed);
+    assert_eq!(recovery.recovered_trips, 0);
+    assert_eq!(recovery.mean_recovery_ms, None);
+
+    // A quarantine forced on a closed breaker is a trip like any other.
+    breaker.force_open(5_000);
+    assert_eq!(breaker.recovery().retry_after_ms, Some(5_000));
+    fx.advance_ms(5_000);
+    close_with_probes(&breaker);
+    assert_eq!(breaker.recovery().last_recovery_ms, Some(5_000));
+}
+
+#[test]
+fn the_registry_hands_out_the_breaker_whose_recovery_is_reported() {
+    let fx = Fixture::new();
+    trip(&fx.breaker());
+    let recovery = fx.registry.get(ID).expect("registered").recovery();
+    assert_eq!(recovery.state, BreakerState::Open);
+    assert_eq!(recovery.retry_after_ms, Some(1_000));
+    assert!(fx.registry.get("unknown@1.0.0").is_none());
+}
