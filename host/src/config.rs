@@ -17,7 +17,8 @@ use symphony_types::policy::{DEFAULT_CEILINGS, DEFAULT_STACK_BYTES, PlatformPoli
 pub const CONFIG_FILE_NAME: &str = "symphony.toml";
 /// Directory searched for extensions when the config names none.
 pub const DEFAULT_EXTENSION_DIR: &str = "sample-extensions";
-/// Directory searched for workflow definitions when the config names none.
+/// Directory searched for workflow definitions by the embedded defaults (a config file without
+/// `workflow_dirs` searches `workflows/` inside each of its extension directories).
 pub const DEFAULT_WORKFLOW_DIR: &str = "sample-extensions/workflows";
 /// Epoch tick, in milliseconds: the granularity of deadlines and of async yielding.
 pub const DEFAULT_EPOCH_TICK_MS: u64 = 5;
@@ -181,6 +182,12 @@ struct PolicyFile {
     ceilings: DeclaredLimits,
 }
 
+/// Where workflows are looked for when the config does not say: `workflows/` inside each
+/// extension directory, so a platform's workflows sit beside the extensions they chain.
+fn default_workflow_dirs(extension_dirs: &[PathBuf]) -> Vec<PathBuf> {
+    extension_dirs.iter().map(|dir| dir.join("workflows")).collect()
+}
+
 fn overlay(base: Limits, partial: &DeclaredLimits) -> Limits {
     let mut out = base;
     for &name in LimitName::ALL {
@@ -293,19 +300,20 @@ impl PlatformConfig {
             }
         }
         let conductor = conductor_config(path, &text, file.conductor)?;
+        let extension_dirs: Vec<PathBuf> = file
+            .extension_dirs
+            .map(|dirs| dirs.into_iter().map(|d| base.join(d).components().collect()).collect())
+            .unwrap_or(defaults.extension_dirs);
         file.anomaly
             .validate()
             .map_err(|(field, message)| ConfigFileError::at_field(path, &text, field, message))?;
         Ok(Self {
             source: Some(path.to_path_buf()),
-            extension_dirs: file
-                .extension_dirs
-                .map(|dirs| dirs.into_iter().map(|d| base.join(d).components().collect()).collect())
-                .unwrap_or(defaults.extension_dirs),
-            workflow_dirs: file
-                .workflow_dirs
-                .map(|dirs| dirs.into_iter().map(|d| base.join(d).components().collect()).collect())
-                .unwrap_or(defaults.workflow_dirs),
+            workflow_dirs: match file.workflow_dirs {
+                Some(dirs) => dirs.into_iter().map(|d| base.join(d).components().collect()).collect(),
+                None => default_workflow_dirs(&extension_dirs),
+            },
+            extension_dirs,
             workflows: file.workflows,
             engine,
             policy,
@@ -434,6 +442,11 @@ mod tests {
         .unwrap();
         let config = PlatformConfig::load(Some(&path)).unwrap();
         assert_eq!(config.extension_dirs, vec![dir.path().join("exts")]);
+        assert_eq!(
+            config.workflow_dirs,
+            vec![dir.path().join("exts").join("workflows")],
+            "beside the extensions"
+        );
         assert!(!config.engine.pooling);
         assert_eq!(config.policy.stack_bytes, 256 * 1024);
         assert_eq!(config.policy.ceilings.memory_bytes, 128 << 20);
@@ -492,5 +505,22 @@ mod tests {
         std::fs::write(&path, "[policy.ceilings]\nfuel = -1\n").unwrap();
         let err = PlatformConfig::load(Some(&path)).unwrap_err();
         assert_eq!((err.line, err.field.as_deref()), (Some(2), Some("policy.ceilings.fuel")));
+    }
+
+    #[test]
+    fn workflow_dirs_and_limits_are_read_relative_to_the_file_and_zero_limits_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("symphony.toml");
+        std::fs::write(&path, "workflow_dirs = [\"flows\"]\n[workflows]\nmax_steps = 3\nmax_depth = 2\n")
+            .unwrap();
+        let config = PlatformConfig::load(Some(&path)).unwrap();
+        assert_eq!(config.workflow_dirs, vec![dir.path().join("flows")]);
+        assert_eq!((config.workflows.max_steps, config.workflows.max_depth), (3, 2));
+        std::fs::write(&path, "[workflows]\nmax_depth = 0\n").unwrap();
+        let err = PlatformConfig::load(Some(&path)).err();
+        assert_eq!(err.as_ref().and_then(|e| e.field.as_deref()), Some("workflows.max_depth"));
+        assert_eq!(err.as_ref().and_then(|e| e.line), Some(2));
+        std::fs::write(&path, "[workflows]\nmax_stpes = 3\n").unwrap();
+        assert_eq!(PlatformConfig::load(Some(&path)).err().and_then(|e| e.line), Some(2));
     }
 }

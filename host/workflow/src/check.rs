@@ -116,11 +116,11 @@ impl Checker<'_> {
             self.push(Some(cycle[0]), Some("needs"), Severity::Error, FindingKind::Cycle { steps: path });
         }
         let ancestors = ancestors(&needs);
-        for index in 0..steps.len() {
+        for (index, step_ancestors) in ancestors.iter().enumerate() {
             if broken.contains(&index) {
                 continue;
             }
-            if let Some(&blocked_by) = ancestors[index].iter().find(|a| broken.contains(a)) {
+            if let Some(&blocked_by) = step_ancestors.iter().find(|a| broken.contains(a)) {
                 let kind = FindingKind::Unreachable { blocked_by: ids[blocked_by].to_owned() };
                 self.push(Some(index), Some("needs"), Severity::Error, kind);
             }

@@ -228,7 +228,7 @@ fn compare(producer: &Value, consumer: &Value, at: String, depth: usize, out: &m
             if declared {
                 out.push(Mismatch {
                     pointer: format!("{at}/{key}"),
-                    reason: format!("required by the consumer, optional in the producer's output"),
+                    reason: "required by the consumer, optional in the producer's output".to_owned(),
                     certain: false,
                 });
             }

@@ -300,7 +300,9 @@ mod tests {
         progress.set_estimate(0, Some(1_000));
         progress.set_estimate(1, Some(400));
         progress.set_phase(0, StepPhase::Running);
-        progress.live(0).map(|live| live.report(0.75, "three quarters"));
+        if let Some(live) = progress.live(0) {
+            live.report(0.75, "three quarters");
+        }
         let snapshot = progress.snapshot();
         assert_eq!(snapshot.steps[0].remaining_ms, Some(250));
         assert_eq!(snapshot.steps[0].message, "three quarters");

@@ -531,7 +531,8 @@ async fn typical_guest_time_is_the_baseline_median_once_there_is_a_baseline() {
     let calls = baseline_calls + thresholds.recent_calls as u64;
     // The calls the baseline is made of run 400..=420 µs (median 410); the recent window
     // after them runs 450 µs, which would pull the median of all calls up to 420.
-    let steady = guest_timed("steady@1.0.0", move |n| if n < baseline_calls { 400 + (n % 3) * 10 } else { 450 });
+    let steady =
+        guest_timed("steady@1.0.0", move |n| if n < baseline_calls { 400 + (n % 3) * 10 } else { 450 });
     for _ in 0..calls {
         assert!(conductor.call(&steady, request()).await.result.is_ok());
     }
