@@ -318,7 +318,7 @@ impl Conductor {
                         )
                         .await;
                     outcome.attempts.extend(next.attempts);
-                    outcome.usage = add_usage(outcome.usage, next.usage);
+                    outcome.usage = outcome.usage.combined(next.usage);
                     outcome.served_by = next.served_by;
                     outcome.result = next.result;
                     outcome.last_attempt_error = next.last_attempt_error;
@@ -366,15 +366,5 @@ fn refused_outcome(id: String, refused: ConductorError) -> ConductedOutcome {
         usage: Usage::default(),
         last_attempt_error: None,
         log: None,
-    }
-}
-
-fn add_usage(a: Usage, b: Usage) -> Usage {
-    Usage {
-        fuel: a.fuel.saturating_add(b.fuel),
-        memory_peak_bytes: a.memory_peak_bytes.max(b.memory_peak_bytes),
-        wall_ms: a.wall_ms.saturating_add(b.wall_ms),
-        wall_us: a.wall_us.saturating_add(b.wall_us),
-        guest_us: a.guest_us.saturating_add(b.guest_us),
     }
 }

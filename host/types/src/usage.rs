@@ -18,3 +18,18 @@ pub struct Usage {
     /// host calls. What the health monitor judges latency by.
     pub guest_us: u64,
 }
+
+impl Usage {
+    /// What two runs consumed together: counts and times add up (saturating), the memory peak is
+    /// the larger of the two.
+    #[must_use]
+    pub fn combined(self, other: Self) -> Self {
+        Self {
+            fuel: self.fuel.saturating_add(other.fuel),
+            memory_peak_bytes: self.memory_peak_bytes.max(other.memory_peak_bytes),
+            wall_ms: self.wall_ms.saturating_add(other.wall_ms),
+            wall_us: self.wall_us.saturating_add(other.wall_us),
+            guest_us: self.guest_us.saturating_add(other.guest_us),
+        }
+    }
+}

@@ -168,15 +168,3 @@ impl RunResult {
         self.steps.iter().find(|s| s.id == id)
     }
 }
-
-/// `a + b`, peaks as maxima.
-#[must_use]
-pub fn add_usage(a: Usage, b: Usage) -> Usage {
-    Usage {
-        fuel: a.fuel.saturating_add(b.fuel),
-        memory_peak_bytes: a.memory_peak_bytes.max(b.memory_peak_bytes),
-        wall_ms: a.wall_ms.saturating_add(b.wall_ms),
-        wall_us: a.wall_us.saturating_add(b.wall_us),
-        guest_us: a.guest_us.saturating_add(b.guest_us),
-    }
-}

@@ -24,7 +24,7 @@ use crate::definition::OnFailure;
 use crate::mapping::Source;
 use crate::prepared::PreparedWorkflow;
 use crate::progress::{RunProgress, StepPhase, Waiting};
-use crate::run_result::{RunResult, RunStatus, StepError, StepReport, StepStatus, add_usage};
+use crate::run_result::{RunResult, RunStatus, StepError, StepReport, StepStatus};
 
 /// How long in-flight steps get to stop after a cancel before they are dropped, in
 /// milliseconds.
@@ -411,7 +411,7 @@ impl PreparedWorkflow {
                 reports[blocker].blocked.push(id);
             }
         }
-        let usage = reports.iter().fold(Default::default(), |total, r| add_usage(total, r.usage));
+        let usage = reports.iter().fold(symphony_types::usage::Usage::default(), |total, r| total.combined(r.usage));
         let output = (status == RunStatus::Succeeded).then(|| match self.sinks.as_slice() {
             [one] => reports[*one].output.clone().unwrap_or(Value::Null),
             many => Value::Object(
@@ -499,7 +499,7 @@ fn merge(earlier: Option<ConductedOutcome>, mut later: ConductedOutcome) -> Cond
     if let Some(mut earlier) = earlier {
         earlier.attempts.append(&mut later.attempts);
         later.attempts = earlier.attempts;
-        later.usage = add_usage(earlier.usage, later.usage);
+        later.usage = earlier.usage.combined(later.usage);
         later.fallback |= earlier.fallback;
     }
     later
