@@ -18,7 +18,9 @@ const WORKFLOW: &str = "report";
 
 pub(crate) async fn run(platform: &Platform) -> usize {
     println!();
-    println!("workflow `{WORKFLOW}`: extract → summarize → format-report, data contracts checked between steps");
+    println!(
+        "workflow `{WORKFLOW}`: extract → summarize → format-report, data contracts checked between steps"
+    );
     let definition = match platform.find_workflow(WORKFLOW) {
         Ok(definition) => definition,
         Err(e) => {
@@ -42,7 +44,11 @@ pub(crate) async fn run(platform: &Platform) -> usize {
             json!({"document": "# Release notes\n\nThe sandbox now caps memory for every call.\nGuests keep running when the host restarts."}),
             false,
         ),
-        ("an edge case: no keywords in the text", json!({"document": "# Memo\nIt is on. We go at six."}), true),
+        (
+            "an edge case: no keywords in the text",
+            json!({"document": "# Memo\nIt is on. We go at six."}),
+            true,
+        ),
     ];
     let mut unexpected = 0;
     for (what, input, breaks) in documents {

@@ -411,7 +411,8 @@ impl PreparedWorkflow {
                 reports[blocker].blocked.push(id);
             }
         }
-        let usage = reports.iter().fold(symphony_types::usage::Usage::default(), |total, r| total.combined(r.usage));
+        let usage =
+            reports.iter().fold(symphony_types::usage::Usage::default(), |total, r| total.combined(r.usage));
         let output = (status == RunStatus::Succeeded).then(|| match self.sinks.as_slice() {
             [one] => reports[*one].output.clone().unwrap_or(Value::Null),
             many => Value::Object(
