@@ -1,7 +1,7 @@
 //! The workflow definition: one TOML file per workflow (or the same data built by an embedder),
 //! parsed into typed steps. Parsing refuses unknown fields and malformed values with the file,
 //! line and field; whether the steps make a sound graph over real extensions is
-//! [`check`](crate::check)'s job.
+//! [`check`](mod@crate::check)'s job.
 //!
 //! ```toml
 //! name = "report"

@@ -5,7 +5,7 @@
 //! - [`mapping`]: how a step's input is assembled from the workflow input and its ancestors'
 //!   outputs;
 //! - [`contract`]: JSON Schemas (`jsonschema`, no remote `$ref`) and what they allow;
-//! - [`check`]: static validation, every [`Finding`] with file, line and step;
+//! - [`check`](mod@check): static validation, every [`Finding`] with file, line and step;
 //! - [`prepared`] + [`runner`]: resolve once, then run through the
 //!   [`Conductor`](symphony_conductor::Conductor), steps in parallel where the graph allows,
 //!   outputs checked by [`contracted`] before they are handed on;
