@@ -6,24 +6,31 @@
 //! (raw wasmtime vs sandbox vs conductor on `echo` and `text-stats`), [`scaling`] (1 vs 2
 //! tokio workers), [`in_flight`] (peak RSS per idle in-flight call), [`cold_start`] (compile vs
 //! precompiled cache), [`metering`] (fuel and epochs on and off), [`phases`] (where one
-//! call's time goes) and [`noisy_neighbour`] (a paced caller beside hostile guests). The raw baseline is
-//! [`raw`], the three call paths [`subject`], the statistics [`stats`]. Timings assert nothing:
+//! call's time goes), [`noisy_neighbour`] (a paced caller beside hostile guests),
+//! [`workflow_chain`] (a three-step workflow vs the same three calls by hand) and
+//! [`workflow_in_flight`] (peak RSS per idle in-flight workflow run). The raw baseline is
+//! [`raw`], the three call paths [`subject`], the statistics [`stats`], the peak resident set
+//! [`peak_rss`], the workflows defined inline [`embedded_workflow`]. Timings assert nothing:
 //! tests check behaviour in fuel units and bytes, benchmarks measure time.
 
 pub mod cold_start;
+pub mod embedded_workflow;
 pub mod in_flight;
 pub mod metering;
 pub mod noisy_neighbour;
+pub mod peak_rss;
 pub mod per_call;
 pub mod phases;
 pub mod raw;
 pub mod scaling;
 pub mod stats;
 pub mod subject;
+pub mod workflow_chain;
+pub mod workflow_in_flight;
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use symphony_host::config::PlatformConfig;
 use symphony_host::engine::EngineError;
@@ -73,6 +80,17 @@ pub enum BenchError {
     /// The state directory for the precompiled cache could not be set up.
     #[error("state directory: {0}")]
     State(String),
+    /// An in-flight measurement was asked of a scenario that holds nothing in flight.
+    #[error("`{0}` is not an in-flight scenario")]
+    NotInFlight(&'static str),
+    /// A benchmark's workflow (or the platform it runs on) could not be set up.
+    #[error("workflow `{workflow}`: {reason}")]
+    Workflow {
+        /// The workflow.
+        workflow: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl BenchError {
@@ -101,7 +119,7 @@ impl BenchOptions {
 }
 
 /// The scenarios, in report order (named in kebab-case in JSON and on the command line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
     /// `echo`, ~100-byte payload: raw vs sandbox vs conductor.
@@ -120,11 +138,16 @@ pub enum Scenario {
     Phases,
     /// A timer-paced `echo` caller alone vs beside four hostile guests, and deadline overshoot.
     NoisyNeighbour,
+    /// Three-step chains (`echo` ×3, `extract → summarize → format-report`): direct calls vs
+    /// a prepared workflow run.
+    WorkflowChain,
+    /// Peak RSS per idle in-flight workflow run (one `sleeper` step), 1,000 and 10,000 at once.
+    WorkflowInFlight,
 }
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::PerCallEcho,
         Scenario::PerCallTextStats,
         Scenario::Scaling,
@@ -133,6 +156,8 @@ impl Scenario {
         Scenario::Metering,
         Scenario::Phases,
         Scenario::NoisyNeighbour,
+        Scenario::WorkflowChain,
+        Scenario::WorkflowInFlight,
     ];
 
     /// Name in reports and on the command line.
@@ -147,7 +172,16 @@ impl Scenario {
             Scenario::Metering => "metering",
             Scenario::Phases => "phases",
             Scenario::NoisyNeighbour => "noisy-neighbour",
+            Scenario::WorkflowChain => "workflow-chain",
+            Scenario::WorkflowInFlight => "workflow-in-flight",
         }
+    }
+
+    /// Whether `symphony bench` measures it in fresh child processes, one per count of
+    /// [`in_flight::IN_FLIGHT_COUNTS`] (see [`measure_in_flight`]).
+    #[must_use]
+    pub fn in_child(self) -> bool {
+        matches!(self, Scenario::InFlightMemory | Scenario::WorkflowInFlight)
     }
 }
 
@@ -279,8 +313,8 @@ pub fn bench_config(mut base: PlatformConfig, samples_dir: Option<PathBuf>) -> P
     base
 }
 
-/// Run one scenario in this process (the in-flight memory scenario included: `symphony bench`
-/// runs that one in a child process of its own so earlier scenarios cannot raise its peak).
+/// Run one scenario in this process (the in-flight memory scenarios included: `symphony bench`
+/// runs those in child processes of their own so earlier scenarios cannot raise their peak).
 ///
 /// # Errors
 /// [`BenchError`] when a runtime, an extension or a measured call fails.
@@ -293,10 +327,10 @@ pub fn run_scenario(
         Scenario::PerCallEcho => per_call::run(config, per_call::Workload::Echo, options),
         Scenario::PerCallTextStats => per_call::run(config, per_call::Workload::TextStats, options),
         Scenario::Scaling => scaling::run(config, options),
-        Scenario::InFlightMemory => {
+        Scenario::InFlightMemory | Scenario::WorkflowInFlight => {
             let mut rows = Vec::new();
             for n in in_flight::IN_FLIGHT_COUNTS {
-                rows.push(in_flight::measure(config, n, options)?.row());
+                rows.push(measure_in_flight(config, scenario, n, options)?.row());
             }
             Ok(rows)
         }
@@ -304,6 +338,27 @@ pub fn run_scenario(
         Scenario::Metering => metering::run(config, options),
         Scenario::Phases => phases::run(config, options),
         Scenario::NoisyNeighbour => noisy_neighbour::run(config, options),
+        Scenario::WorkflowChain => workflow_chain::run(config, options),
+    }
+}
+
+/// One in-flight memory measurement of `count` held at once: calls for
+/// [`Scenario::InFlightMemory`], workflow runs for [`Scenario::WorkflowInFlight`] (what a
+/// child process of `symphony bench` runs).
+///
+/// # Errors
+/// [`BenchError`] when the measurement fails; [`BenchError::NotInFlight`] for any other
+/// scenario.
+pub fn measure_in_flight(
+    config: &PlatformConfig,
+    scenario: Scenario,
+    count: usize,
+    options: BenchOptions,
+) -> Result<in_flight::InFlight, BenchError> {
+    match scenario {
+        Scenario::InFlightMemory => in_flight::measure(config, count, options),
+        Scenario::WorkflowInFlight => workflow_in_flight::measure(config, count, options),
+        other => Err(BenchError::NotInFlight(other.name())),
     }
 }
 

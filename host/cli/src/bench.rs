@@ -2,8 +2,9 @@
 //! scenarios of [`symphony_bench`] and print one table (scenario, variant, median, p99, ratio to
 //! its baseline, target) or, with `--json`, one object `{"machine":…,"quick":…,"rows":[…]}`.
 //!
-//! The in-flight memory scenario runs in a child process of this same binary (hidden flag
-//! `--in-flight-child N`), one per N, so that no earlier scenario's memory is in its peak.
+//! The in-flight memory scenarios (calls, workflow runs) run in child processes of this same
+//! binary (hidden flags `--in-flight-child N [--in-flight-scenario NAME]`), one per N, so that
+//! no earlier scenario's memory is in their peak.
 //!
 //! Exit codes: 0 when every scenario was measured, 1 when a measured call or the raw baseline
 //! failed (or an in-flight child did), 2 when the benchmark could not run (the engine, a sample
@@ -35,9 +36,13 @@ pub(crate) struct BenchArgs {
     /// Samples per variant of the per-call scenarios (overrides the mode's count).
     #[arg(long, value_name = "N")]
     calls: Option<usize>,
-    /// Measure N idle in-flight calls in this process and print the result as JSON.
+    /// Measure N idle in-flight calls (or workflow runs) in this process and print the result
+    /// as JSON.
     #[arg(long, value_name = "N", hide = true)]
     in_flight_child: Option<usize>,
+    /// Which in-flight scenario `--in-flight-child` measures.
+    #[arg(long, value_enum, value_name = "NAME", hide = true, default_value = "in-flight-memory")]
+    in_flight_scenario: Scenario,
 }
 
 pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: BenchArgs) -> ExitCode {
@@ -98,8 +103,9 @@ enum Output {
 fn measure_all(config: &PlatformConfig, state_dir: &Path, args: &BenchArgs) -> Result<Output, CommandError> {
     let options = BenchOptions { quick: args.quick, calls: args.calls };
     if let Some(n) = args.in_flight_child {
-        let measured = in_flight::measure(config, n, options)
-            .map_err(|source| CommandError::Bench { scenario: Scenario::InFlightMemory.name(), source })?;
+        let scenario = args.in_flight_scenario;
+        let measured = bench::measure_in_flight(config, scenario, n, options)
+            .map_err(|source| CommandError::Bench { scenario: scenario.name(), source })?;
         return Ok(Output::Child(serde_json::to_string(&measured)?));
     }
     let scenarios: Vec<Scenario> = if args.scenario.is_empty() {
@@ -112,8 +118,8 @@ fn measure_all(config: &PlatformConfig, state_dir: &Path, args: &BenchArgs) -> R
         if !args.json {
             eprintln!("running {} …", scenario.name());
         }
-        let measured = if scenario == Scenario::InFlightMemory {
-            in_flight_in_children(config, state_dir, args.quick)
+        let measured = if scenario.in_child() {
+            in_flight_in_children(config, state_dir, scenario, args.quick)
         } else {
             bench::run_scenario(config, scenario, options)
                 .map_err(|source| CommandError::Bench { scenario: scenario.name(), source })
@@ -123,10 +129,11 @@ fn measure_all(config: &PlatformConfig, state_dir: &Path, args: &BenchArgs) -> R
     Ok(Output::Report(Report { machine: Machine::detect(), quick: args.quick, rows }))
 }
 
-/// One fresh process of this binary per in-flight count.
+/// One fresh process of this binary per in-flight count of `scenario`.
 fn in_flight_in_children(
     config: &PlatformConfig,
     state_dir: &Path,
+    scenario: Scenario,
     quick: bool,
 ) -> Result<Vec<Row>, CommandError> {
     let exe = std::env::current_exe()
@@ -138,19 +145,22 @@ fn in_flight_in_children(
             command.arg("--config").arg(source);
         }
         command.arg("--state-dir").arg(state_dir).arg("bench").arg("--in-flight-child").arg(n.to_string());
+        command.arg("--in-flight-scenario").arg(scenario.name());
         if quick {
             command.arg("--quick");
         }
+        let name = scenario.name();
         let output = command.output().map_err(|e| CommandError::BenchChild {
             count: n,
-            reason: format!("cannot run {}: {e}", exe.display()),
+            reason: format!("{name}: cannot run {}: {e}", exe.display()),
         })?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-            return Err(CommandError::BenchChild { count: n, reason: format!("failed: {stderr}") });
+            return Err(CommandError::BenchChild { count: n, reason: format!("{name}: failed: {stderr}") });
         }
-        let measured: in_flight::InFlight = serde_json::from_slice(&output.stdout)
-            .map_err(|e| CommandError::BenchChild { count: n, reason: format!("printed no result: {e}") })?;
+        let measured: in_flight::InFlight = serde_json::from_slice(&output.stdout).map_err(|e| {
+            CommandError::BenchChild { count: n, reason: format!("{name}: printed no result: {e}") }
+        })?;
         rows.push(measured.row());
     }
     Ok(rows)
