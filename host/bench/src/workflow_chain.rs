@@ -318,6 +318,33 @@ impl<'a> ChainSubject<'a> {
     }
 }
 
+/// What one way of a chain measured.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    /// Each run's wall time.
+    pub samples: Samples,
+    /// CPU time the calling thread spent over all the timed runs, in nanoseconds (`None` where
+    /// `/proc/thread-self/schedstat` is missing). The runs are driven on a current-thread
+    /// runtime, so this is the runner's and the conductor's work without the guest threads'
+    /// and without the wake-up latency of the hop to them.
+    pub caller_cpu_ns: Option<u64>,
+}
+
+impl Measured {
+    /// Caller-thread CPU per run, in microseconds.
+    #[must_use]
+    pub fn caller_cpu_us_per_run(&self) -> Option<f64> {
+        let runs = self.samples.len().max(1) as f64;
+        self.caller_cpu_ns.map(|ns| ns as f64 / 1_000.0 / runs)
+    }
+}
+
+/// CPU time this thread has run, in nanoseconds (Linux's `schedstat`; `None` elsewhere).
+fn thread_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
 /// The timed samples of each of `chain`'s ways, measured interleaved.
 ///
 /// # Errors
@@ -326,7 +353,7 @@ pub async fn measure(
     subject: &ChainSubject<'_>,
     input: &Payload,
     runs: usize,
-) -> Result<Vec<Samples>, BenchError> {
+) -> Result<Vec<Measured>, BenchError> {
     let ways = subject.chain.ways();
     let expected = subject.run(Way::Direct, input).await?;
     for &way in ways {
@@ -343,20 +370,27 @@ pub async fn measure(
             subject.run(way, input).await?;
         }
     }
-    let mut samples: Vec<Samples> = ways.iter().map(|_| Samples::with_capacity(runs)).collect();
+    let mut measured: Vec<Measured> = ways
+        .iter()
+        .map(|_| Measured { samples: Samples::with_capacity(runs), caller_cpu_ns: Some(0) })
+        .collect();
     let mut round = 0;
-    while samples.iter().any(|s| s.len() < runs) {
+    while measured.iter().any(|m| m.samples.len() < runs) {
         for offset in 0..ways.len() {
             let index = (round + offset) % ways.len();
-            for _ in 0..BATCH_RUNS.min(runs - samples[index].len()) {
+            let cpu_before = thread_cpu_ns();
+            for _ in 0..BATCH_RUNS.min(runs - measured[index].samples.len()) {
                 let started = Instant::now();
                 subject.run(ways[index], input).await?;
-                samples[index].push(started.elapsed());
+                measured[index].samples.push(started.elapsed());
             }
+            let spent = cpu_before.zip(thread_cpu_ns()).map(|(before, after)| after.saturating_sub(before));
+            let total = &mut measured[index].caller_cpu_ns;
+            *total = total.zip(spent).map(|(sum, batch)| sum + batch);
         }
         round += 1;
     }
-    Ok(samples)
+    Ok(measured)
 }
 
 /// Run the scenario: both chains on one platform, one row per way, ratios to the direct calls.
@@ -373,21 +407,23 @@ pub fn run(config: &PlatformConfig, options: BenchOptions) -> Result<Vec<Row>, B
     for chain in Chain::ALL {
         let subject = ChainSubject::load(&platform, chain)?;
         let input = chain.input();
-        let samples = tokio.block_on(measure(&subject, &input, chain.runs(options)))?;
-        rows.extend(chain_rows(chain, &samples, input.bytes.len()));
+        let measured = tokio.block_on(measure(&subject, &input, chain.runs(options)))?;
+        rows.extend(chain_rows(chain, &measured, input.bytes.len()));
     }
     Ok(rows)
 }
 
-fn chain_rows(chain: Chain, samples: &[Samples], input_bytes: usize) -> Vec<Row> {
-    let summaries: Vec<_> = samples.iter().map(Samples::summary).collect();
+/// One row per way, ratios to the direct calls; the target on the workflow's row.
+#[must_use]
+pub fn chain_rows(chain: Chain, measured: &[Measured], input_bytes: usize) -> Vec<Row> {
+    let summaries: Vec<_> = measured.iter().map(|m| m.samples.summary()).collect();
     let baseline = summaries[0].median_ns;
     let checked = chain.ways().iter().position(|&w| w == Way::DirectChecked).map(|i| summaries[i].median_ns);
     chain
         .ways()
         .iter()
-        .zip(&summaries)
-        .map(|(&way, summary)| {
+        .zip(summaries.iter().zip(measured))
+        .map(|(&way, (summary, measured))| {
             let mut row = Row::new(
                 Scenario::WorkflowChain,
                 format!("{}: {}", chain.label(), way.label()),
@@ -402,7 +438,11 @@ fn chain_rows(chain: Chain, samples: &[Samples], input_bytes: usize) -> Vec<Row>
                 let r = row.ratio.unwrap_or(f64::INFINITY);
                 row.target = Some(Target::at_most("ratio", TARGET_WORKFLOW_RATIO, r));
             }
-            row.note = Some(note(chain, way, input_bytes, checked.and_then(|c| ratio(summary.median_ns, c))));
+            let mut text = note(chain, way, input_bytes, checked.and_then(|c| ratio(summary.median_ns, c)));
+            if let Some(cpu) = measured.caller_cpu_us_per_run() {
+                text.push_str(&format!("; caller-thread CPU {cpu:.1} us/run"));
+            }
+            row.note = Some(text);
             row
         })
         .collect()
@@ -411,11 +451,9 @@ fn chain_rows(chain: Chain, samples: &[Samples], input_bytes: usize) -> Vec<Row>
 fn note(chain: Chain, way: Way, input_bytes: usize, to_checked: Option<f64>) -> String {
     let steps = chain.extensions().join(" -> ");
     match (way, chain) {
-        (Way::Direct, Chain::Echo) => {
-            format!(
-                "{steps}, {input_bytes} B: 3 call_profile calls, outputs handed on as bytes, the last parsed to JSON"
-            )
-        }
+        (Way::Direct, Chain::Echo) => format!(
+            "{steps}, {input_bytes} B: 3 call_profile calls, outputs handed on as bytes, the last parsed to JSON"
+        ),
         (Way::Direct, Chain::Report) => format!(
             "{steps}, {input_bytes} B document: 3 call_profile calls; each output parsed, the next input \
              built with serde_json as the mapping builds it and serialised"
@@ -425,14 +463,49 @@ fn note(chain: Chain, way: Way, input_bytes: usize, to_checked: Option<f64>) -> 
                 .to_owned()
         }
         (Way::Workflow, Chain::Echo) => {
-            "prepared run, whole-output mappings: run control and progress, step reports (every output \
-             parsed for the report), call_with_fallback"
+            "prepared run, whole-output mappings (run control, progress, step reports \
+                                         with every output parsed, call_with_fallback)"
                 .to_owned()
         }
         (Way::Workflow, Chain::Report) => format!(
-            "prepared run: mappings, input/output/consumer schema checks, progress, step reports; \
+            "prepared run (mappings, input/output/consumer schema checks, progress, step reports); \
              {:.2}x direct + schema checks",
             to_checked.unwrap_or(f64::NAN)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use symphony_host::workflow::WorkflowDefinition;
+
+    #[test]
+    fn embedded_definitions_parse_and_inputs_are_json() {
+        for chain in Chain::ALL {
+            let definition =
+                WorkflowDefinition::parse(std::path::Path::new("<bench>.toml"), chain.definition());
+            let definition = definition.unwrap_or_else(|e| panic!("{}: {e}", chain.label()));
+            let extensions: Vec<&str> = definition.steps.iter().map(|s| s.spec.extension.as_str()).collect();
+            assert_eq!(extensions, chain.extensions());
+            assert!(chain.input().to_json().is_ok());
+        }
+    }
+
+    #[test]
+    fn the_workflow_row_carries_the_target_and_ratios_are_to_the_direct_calls() {
+        let timed = |us: u64, n: usize| {
+            let mut samples = Samples::default();
+            for _ in 0..n {
+                samples.push(std::time::Duration::from_micros(us));
+            }
+            Measured { samples, caller_cpu_ns: Some(us * 1_000 * n as u64) }
+        };
+        let rows = chain_rows(Chain::Report, &[timed(100, 4), timed(104, 4), timed(108, 4)], 500);
+        assert_eq!(rows.len(), 3);
+        assert!(rows[0].target.is_none() && rows[1].target.is_none());
+        let target = rows[2].target.expect("workflow row has the target");
+        assert!(target.met && (rows[2].ratio.unwrap_or(0.0) - 1.08).abs() < 1e-9);
+        assert!(rows[2].note.as_deref().is_some_and(|n| n.contains("caller-thread CPU 108.0 us/run")));
     }
 }

@@ -64,3 +64,18 @@ pub fn measure(config: &PlatformConfig, runs: usize, _options: BenchOptions) -> 
         sleep_ms: sleep,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use symphony_host::workflow::WorkflowDefinition;
+
+    #[test]
+    fn the_held_workflow_is_one_sleeper_step_without_fallback() {
+        let definition = WorkflowDefinition::parse(std::path::Path::new("<bench>.toml"), WAIT_WORKFLOW)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(definition.steps.len(), 1);
+        assert_eq!(definition.steps[0].spec.extension, SLEEPER);
+        assert_eq!(definition.steps[0].spec.fallback.as_deref().map(<[_]>::len), Some(0));
+    }
+}
