@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
 
 use symphony_types::config_file::ConfigFileError;
+use symphony_types::did_you_mean::closest_name;
 use symphony_types::error::HostError;
 use symphony_types::manifest::{ExtensionManifest, MANIFEST_FILE_NAME};
 
@@ -116,24 +117,10 @@ pub fn find(dirs: &[PathBuf], reference: &str) -> Result<ExtensionManifest, Look
     }
     newest.ok_or_else(|| LookupError::NotFound {
         reference: reference.to_owned(),
-        did_you_mean: closest_name(name, &known),
+        did_you_mean: closest_name(name, known.iter().map(String::as_str)),
         searched: dirs.to_vec(),
         unreadable,
     })
-}
-
-/// Lowest similarity (Jaro-Winkler, 0 to 1) at which a known name is offered as the one meant;
-/// the threshold clap uses for misspelled subcommands.
-const SUGGESTION_MIN_SIMILARITY: f64 = 0.8;
-
-/// The name of `known` most like `wanted`, if any is like it enough to be a likely typo.
-fn closest_name(wanted: &str, known: &[String]) -> Option<String> {
-    known
-        .iter()
-        .map(|name| (strsim::jaro_winkler(wanted, name), name))
-        .filter(|(similarity, _)| *similarity >= SUGGESTION_MIN_SIMILARITY)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, name)| name.clone())
 }
 
 /// A component read, inspected, checked against its pin and compiled: ready for the sandbox.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use symphony_types::config_file::ConfigFileError;
+use symphony_types::did_you_mean::closest_name;
 use symphony_types::manifest::ExtensionManifest;
 use symphony_types::payload::Payload;
 use symphony_workflow::{
@@ -155,12 +156,7 @@ pub fn find_workflow(dirs: &[PathBuf], reference: &str) -> Result<WorkflowDefini
             Err(error) => unreadable.push(error),
         }
     }
-    let did_you_mean = names
-        .iter()
-        .map(|n| (strsim::jaro_winkler(reference, n), n))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, n)| n.clone());
+    let did_you_mean = closest_name(reference, names.iter().map(String::as_str));
     Err(WorkflowLookupError::NotFound {
         reference: reference.to_owned(),
         did_you_mean,

@@ -73,7 +73,7 @@ async fn a_broken_contract_never_reaches_the_consumer_and_counts_against_the_pro
     assert_eq!(summarize.status, StepStatus::Failed);
     assert_eq!(summarize.served_by.as_deref(), Some("summarize@2.0.0"));
     assert!(summarize.usage.fuel > 0, "the producer ran");
-    match summarize.error.as_ref().and_then(|e| e.error.as_ref()) {
+    match summarize.error.as_ref().map(|e| &e.error) {
         Some(CallError::Conductor(ConductorError::ContractViolation { from, to, pointer, .. })) => {
             assert_eq!((from.as_str(), to.as_str(), pointer.as_str()), ("summarize", "format", "/keywords"));
         }

@@ -56,7 +56,7 @@ pub async fn run_once(
         extension: failed.map_or_else(|| result.workflow.clone(), |s| s.extension.clone()),
         path: "workflow",
         message: failed
-            .and_then(|s| s.error.as_ref().map(|e| e.message.clone()))
+            .and_then(|s| s.error.as_ref().map(|e| e.report.message.clone()))
             .or(result.input_error)
             .unwrap_or_else(|| format!("run ended {:?}", result.status)),
     })

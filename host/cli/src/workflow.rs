@@ -109,7 +109,7 @@ pub(crate) fn check(platform: &Platform, references: &[String], as_json: bool) -
             Err(error) => {
                 unusable = true;
                 if as_json {
-                    findings_unusable(reference, &error.to_string());
+                    findings_unusable(reference, &error);
                 } else {
                     eprintln!("error: {error}");
                 }
@@ -128,8 +128,19 @@ pub(crate) fn check(platform: &Platform, references: &[String], as_json: bool) -
     }
 }
 
-fn findings_unusable(reference: &str, message: &str) {
-    eprintln!("{}", json!({"status": "unusable", "workflow": reference, "message": message}));
+/// A workflow that could not be checked, as one JSON object on stderr: the file, line and field
+/// of an invalid definition, or the closest name of a missing one.
+fn findings_unusable(reference: &str, error: &WorkflowLookupError) {
+    let place = match error {
+        WorkflowLookupError::Invalid(invalid) => {
+            json!({"path": invalid.path, "line": invalid.line, "field": invalid.field})
+        }
+        WorkflowLookupError::NotFound { did_you_mean, .. } => json!({"did_you_mean": did_you_mean}),
+    };
+    eprintln!(
+        "{}",
+        json!({"status": "unusable", "workflow": reference, "message": error.to_string(), "at": place})
+    );
 }
 
 fn list(platform: &Platform) -> ExitCode {
@@ -261,7 +272,7 @@ pub(crate) fn print_result(result: &RunResult) {
             note.push("degraded".to_owned());
         }
         if let Some(error) = &step.error {
-            note.push(format!("{}: {}", error.kind, error.message));
+            note.push(format!("{}: {}", error.report.kind, error.report.message));
         }
         if !step.blocked.is_empty() {
             note.push(format!("blocked {}", step.blocked.join(", ")));

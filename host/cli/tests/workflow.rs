@@ -76,9 +76,17 @@ fn findings_carry_what_was_found() {
 
 #[test]
 fn an_unknown_field_in_a_definition_is_refused_with_its_line() {
-    let (code, _, text) = symphony(&["workflow", "check", &format!("{BROKEN}/unknown-field.toml")]);
-    assert_eq!(code, 2, "{text}");
-    assert!(text.contains("unknown-field.toml:7"), "{text}");
+    let path = format!("{BROKEN}/unknown-field.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_symphony"))
+        .args(["workflow", "check", &path, "--json"])
+        .current_dir(root())
+        .output()
+        .expect("spawn");
+    assert_eq!(out.status.code(), Some(2));
+    let refusal: Value = serde_json::from_slice(&out.stderr).expect("one JSON object on stderr");
+    assert_eq!(refusal["status"], "unusable");
+    assert_eq!(refusal["at"]["line"], 7, "{refusal}");
+    assert_eq!(refusal["at"]["field"], "steps[0].retries", "{refusal}");
 }
 
 #[test]

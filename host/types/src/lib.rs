@@ -11,6 +11,7 @@ pub mod byte_size;
 pub mod call_log;
 pub mod capability;
 pub mod config_file;
+pub mod did_you_mean;
 pub mod error;
 pub mod expected_profile;
 pub mod health_status;

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 use symphony_conductor::{ConductorConfig, FallbackStep};
 
+use symphony_types::did_you_mean::closest_name;
+
 use crate::catalog::{Catalog, CatalogError, ExtensionInfo};
 use crate::contract::compatibility;
 use crate::definition::{OnFailure, WorkflowDefinition};
@@ -102,7 +104,7 @@ impl Checker<'_> {
                     Some(target) => needs[index].push(target),
                     None => {
                         broken.insert(index);
-                        let did_you_mean = closest(need, ids.iter().copied());
+                        let did_you_mean = closest_name(need, ids.iter().copied());
                         let kind = FindingKind::UnknownStep { needs: need.clone(), did_you_mean };
                         self.push(Some(index), Some("needs"), Severity::Error, kind);
                     }
@@ -313,15 +315,6 @@ fn missing_features(info: &ExtensionInfo, requires: &[String]) -> Vec<String> {
 /// `name` of `name@version`.
 fn base_name(reference: &str) -> String {
     reference.split('@').next().unwrap_or(reference).to_owned()
-}
-
-/// The most similar candidate, when similar enough to be a likely typo.
-pub(crate) fn closest<'a>(wanted: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
-    candidates
-        .map(|c| (strsim::jaro_winkler(wanted, c), c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c.to_owned())
 }
 
 /// Every elementary cycle found by depth-first search, each once, as step indices in `needs`

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use symphony_conductor::Attempt;
-use symphony_types::error::{CallError, ErrorClass, ErrorSource};
+use symphony_types::error::{CallError, ErrorReport};
 use symphony_types::usage::Usage;
 
 /// How a step ended.
@@ -51,35 +51,21 @@ pub enum RunStatus {
     Cancelled,
 }
 
-/// An error as reported (`--json` shape shared with `run`).
+/// Why a step failed: the report every command prints (`source`, `kind`, `class`, `message`,
+/// `retry_after_ms`) and, for callers that branch on it, the typed error itself.
 #[derive(Debug, Serialize)]
 pub struct StepError {
-    /// `guest` | `host` | `conductor`.
-    pub source: ErrorSource,
-    /// Stable snake_case kind (`contract_violation`, `out_of_fuel`, …).
-    pub kind: &'static str,
-    /// `transient` | `recoverable` | `fatal`.
-    pub class: ErrorClass,
-    /// What happened.
-    pub message: String,
-    /// When it may work again, in milliseconds, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after_ms: Option<u64>,
-    /// The typed error itself, for callers that branch on it.
+    /// The error as reported (`--json` shape shared with `run`).
+    #[serde(flatten)]
+    pub report: ErrorReport,
+    /// The typed error.
     #[serde(skip)]
-    pub error: Option<CallError>,
+    pub error: CallError,
 }
 
 impl From<CallError> for StepError {
     fn from(error: CallError) -> Self {
-        Self {
-            source: error.source_layer(),
-            kind: error.kind(),
-            class: error.class(),
-            message: error.to_string(),
-            retry_after_ms: error.retry_after_ms(),
-            error: Some(error),
-        }
+        Self { report: error.report(), error }
     }
 }
 

@@ -125,7 +125,13 @@ impl PreparedWorkflow {
         let mut running = vec![false; count];
         let mut in_flight = FuturesUnordered::new();
         let mut failed = false;
-        let mut grace_until: Option<tokio::time::Instant> = None;
+        // Built once for the whole run, not per loop turn: the cancel wait and the grace timer
+        // (armed when the cancel comes).
+        let cancelled = control.cancelled();
+        tokio::pin!(cancelled);
+        let grace = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(grace);
+        let mut grace_armed = false;
         loop {
             while !failed && !control.is_cancelled() {
                 let Some(index) = ready.pop_front() else { break };
@@ -152,16 +158,16 @@ impl PreparedWorkflow {
             if in_flight.is_empty() {
                 break;
             }
-            let far = tokio::time::Instant::now() + Duration::from_secs(86_400);
             tokio::select! {
                 Some(finished) = in_flight.next() => {
                     running[finished.index] = false;
                     failed |= self.settle(finished, control, &mut reports, &mut payloads, &mut unmet, &mut ready);
                 }
-                () = control.cancelled(), if grace_until.is_none() => {
-                    grace_until = Some(tokio::time::Instant::now() + Duration::from_millis(options.cancel_grace_ms));
+                () = &mut cancelled, if !grace_armed => {
+                    grace.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(options.cancel_grace_ms));
+                    grace_armed = true;
                 }
-                () = tokio::time::sleep_until(grace_until.unwrap_or(far)), if grace_until.is_some() => break,
+                () = &mut grace, if grace_armed => break,
             }
         }
         drop(in_flight);

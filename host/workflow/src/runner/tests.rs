@@ -184,7 +184,7 @@ async fn timeout_ms_bounds_the_whole_step() {
     let text = "name = \"w\"\n[[steps]]\nid = \"a\"\nextension = \"stuck\"\ntimeout_ms = 30\n";
     let result = run(&fakes, &conductor(quick_retries()), text).await;
     assert_eq!(status(&result, "a"), StepStatus::Failed);
-    let error = result.step("a").and_then(|s| s.error.as_ref()).and_then(|e| e.error.as_ref());
+    let error = result.step("a").and_then(|s| s.error.as_ref()).map(|e| &e.error);
     assert!(
         matches!(
             error,
