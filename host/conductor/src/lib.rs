@@ -294,6 +294,10 @@ impl Conductor {
         required: &[String],
         request: CallRequest,
     ) -> ConductedOutcome {
+        if chain.is_empty() {
+            // Nothing to fall back to: the request is not kept for a second try.
+            return self.conduct(profile, primary, demand, request, false).await;
+        }
         let remember = chain.iter().any(|step| matches!(step, ResolvedStep::LastGood));
         let mut outcome = self.conduct(profile, primary, demand, request.clone(), remember).await;
         let primary_id = outcome.served_by.clone();
