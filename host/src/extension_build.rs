@@ -184,8 +184,18 @@ pub fn build_extension_observed(
         std::fs::create_dir_all(parent)
             .map_err(|source| BuildError::Write { path: parent.to_path_buf(), source })?;
     }
-    std::fs::copy(&artifact, destination)
-        .map_err(|source| BuildError::Write { path: destination.clone(), source })?;
+    // Copied beside the destination, then renamed over it: a host loading the component while
+    // another build replaces it (two harness tests, `symphony build` during a run) sees the old
+    // file or the new one, never a half-written one.
+    static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let copy = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staged = destination.with_extension(format!("wasm.{}-{copy}.partial", std::process::id()));
+    std::fs::copy(&artifact, &staged)
+        .and_then(|_| std::fs::rename(&staged, destination))
+        .map_err(|source| {
+            let _ = std::fs::remove_file(&staged);
+            BuildError::Write { path: destination.clone(), source }
+        })?;
     let size_bytes = std::fs::metadata(destination).map(|m| m.len()).unwrap_or(0);
     Ok(BuiltExtension { manifest, size_bytes })
 }
