@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use sha2::{Digest, Sha256};
 
 use symphony_conductor::anomaly::ExtensionHistory;
+use symphony_types::sealed_record::{RecordDamage, seal, unseal};
 use symphony_conductor::anomaly::history_store::{
     HealthStoreError, HistoryStore, LoadedHistories, SkippedRecord,
 };
@@ -29,8 +29,6 @@ pub const HEALTH_SCHEMA: u16 = 2;
 const OPEN_WAIT_MS: u64 = 30_000;
 /// Pause between attempts to open a store held by another process, in milliseconds.
 const OPEN_RETRY_MS: u64 = 50;
-/// Bytes before the JSON body: schema (2) + sha256 (32).
-const HEADER_BYTES: usize = 2 + 32;
 
 const HISTORIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("histories");
 
@@ -135,30 +133,16 @@ impl HistoryStore for HealthStore {
 }
 
 fn encode(history: &ExtensionHistory) -> Result<Vec<u8>, serde_json::Error> {
-    let body = serde_json::to_vec(history)?;
-    let mut record = Vec::with_capacity(HEADER_BYTES + body.len());
-    record.extend_from_slice(&HEALTH_SCHEMA.to_le_bytes());
-    record.extend_from_slice(&Sha256::digest(&body));
-    record.extend_from_slice(&body);
-    Ok(record)
+    Ok(seal(HEALTH_SCHEMA, &serde_json::to_vec(history)?))
 }
 
 fn decode(record: &[u8]) -> Result<ExtensionHistory, String> {
-    if record.len() < HEADER_BYTES {
-        return Err(format!("record of {} bytes is shorter than its header", record.len()));
-    }
-    let schema = u16::from_le_bytes([record[0], record[1]]);
-    if schema != HEALTH_SCHEMA {
-        return Err(if schema < HEALTH_SCHEMA {
-            format!("schema {schema} is older than the supported {HEALTH_SCHEMA}; the baseline starts afresh")
-        } else {
-            format!("schema {schema} is not the supported {HEALTH_SCHEMA}")
-        });
-    }
-    let (digest, body) = record[2..].split_at(32);
-    if Sha256::digest(body).as_slice() != digest {
-        return Err("checksum mismatch".into());
-    }
+    let body = unseal(HEALTH_SCHEMA, record).map_err(|damage| match damage {
+        RecordDamage::Schema { found, supported } if found < supported => {
+            format!("schema {found} is older than the supported {supported}; the baseline starts afresh")
+        }
+        other => other.to_string(),
+    })?;
     serde_json::from_slice(body).map_err(|e| format!("unreadable body: {e}"))
 }
 

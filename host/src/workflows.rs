@@ -65,6 +65,7 @@ pub fn extension_info(manifest: &ExtensionManifest) -> Result<ExtensionInfo, Cat
         input_schema: schema(manifest.schema.input.as_ref())?,
         output_schema: schema(manifest.schema.output.as_ref())?,
         expected_latency_ms: manifest.expected.latency_ms,
+        idempotent: manifest.idempotent,
     })
 }
 

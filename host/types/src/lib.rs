@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod payload;
 pub mod policy;
 pub mod progress_log;
+pub mod sealed_record;
 pub mod state_dir;
 pub mod usage;
 

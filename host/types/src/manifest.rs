@@ -59,6 +59,12 @@ struct ManifestFile {
     expected: ExpectedProfile,
     #[serde(default)]
     schema: SchemaFiles,
+    #[serde(default = "idempotent_by_default")]
+    idempotent: bool,
+}
+
+const fn idempotent_by_default() -> bool {
+    true
 }
 
 /// `[schema]`: JSON Schema files for the extension's input and output, relative to the manifest.
@@ -111,6 +117,10 @@ pub struct ExtensionManifest {
     pub expected: ExpectedProfile,
     /// Data contracts (`[schema]`): JSON Schema files, resolved against the manifest's directory.
     pub schema: SchemaFiles,
+    /// Whether running a call twice is harmless (`idempotent`, default `true`). `false` (it
+    /// posts to a network service, charges a card…) makes a resumed workflow stop at a step of
+    /// it that was started but never recorded as completed, until an operator decides.
+    pub idempotent: bool,
 }
 
 impl ExtensionManifest {
@@ -179,6 +189,7 @@ impl ExtensionManifest {
                 input: file.schema.input.map(|p| dir.join(p)),
                 output: file.schema.output.map(|p| dir.join(p)),
             },
+            idempotent: file.idempotent,
         })
     }
 
@@ -218,6 +229,14 @@ mod tests {
         assert_eq!(m.priority, Priority::Essential);
         assert_eq!(m.component_path, path.with_file_name("echo.wasm"));
         assert_eq!(m.id(), "echo@1.2.0");
+        assert!(m.idempotent, "calls are idempotent unless the manifest says not");
+    }
+
+    #[test]
+    fn idempotent_false_is_kept() {
+        let (_dir, path) = write("name = \"poster\"\nversion = \"1.0.0\"\ncomponent = \"p.wasm\"\nidempotent = false\n");
+        let m = ExtensionManifest::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!m.idempotent);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! What one call consumed: fuel, memory, wall time and the guest's own running time.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What one call consumed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// Fuel consumed, in fuel units (instantiation included).
     pub fuel: u64,

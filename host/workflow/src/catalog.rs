@@ -24,6 +24,9 @@ pub struct ExtensionInfo {
     /// Typical wall time of a call as the manifest declares it (`[expected] latency_ms`), in
     /// milliseconds: the ETA's estimate until the health monitor has a baseline.
     pub expected_latency_ms: Option<u64>,
+    /// Whether a call may run twice without harm (the manifest's `idempotent`): a durable run
+    /// re-runs a started-but-unrecorded step only when it is.
+    pub idempotent: bool,
 }
 
 /// A loaded extension a step can call.

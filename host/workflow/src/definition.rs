@@ -7,6 +7,7 @@
 //! name = "report"
 //! version = "1.0.0"
 //! input_schema = "report.input.json"       # or an inline table
+//! output_dir = "out/report"                 # optional: files published whole on success
 //!
 //! [[steps]]
 //! id = "extract"
@@ -28,6 +29,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use symphony_conductor::FallbackStep;
 use symphony_types::config_file::{ConfigFileError, parse_toml};
@@ -67,6 +69,10 @@ pub struct WorkflowSpec {
     /// JSON Schema of the workflow input: a file (relative to the definition) or inline.
     #[serde(default)]
     pub input_schema: Option<SchemaSource>,
+    /// Where the run's files appear, whole, when it succeeds (relative to the definition).
+    /// Steps granted `workflow_output` write into a private staging directory meanwhile.
+    #[serde(default)]
+    pub output_dir: Option<PathBuf>,
     /// The steps.
     #[serde(default)]
     pub steps: Vec<StepSpec>,
@@ -201,8 +207,13 @@ pub struct WorkflowDefinition {
     pub input_schema: Option<Schema>,
     /// Steps, in the order written.
     pub steps: Vec<Step>,
+    /// The output directory (resolved), when it declares one.
+    pub output_dir: Option<PathBuf>,
     /// Where it came from.
     pub origin: Origin,
+    /// sha256 (hex) of the definition as written: a journaled run resumes only under the
+    /// definition it started with.
+    pub sha256: String,
 }
 
 impl WorkflowDefinition {
@@ -223,7 +234,8 @@ impl WorkflowDefinition {
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigFileError> {
         let spec: WorkflowSpec = parse_toml(path, text)?;
         let origin = Origin { path: path.to_path_buf(), text: Some(Arc::from(text)) };
-        Self::from_spec(spec, origin, path.parent())
+        let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+        Self::from_spec(spec, origin, path.parent(), sha256)
     }
 
     /// Validate a spec an embedder built; relative schema files resolve against `base_dir`.
@@ -232,13 +244,16 @@ impl WorkflowDefinition {
     /// [`ConfigFileError`] naming the field (no line: there is no file).
     pub fn from_data(spec: WorkflowSpec, base_dir: Option<&Path>) -> Result<Self, ConfigFileError> {
         let origin = Origin { path: PathBuf::from(format!("<embedded {}>", spec.name)), text: None };
-        Self::from_spec(spec, origin, base_dir)
+        // The data as built (its debug form is deterministic: every map in it is ordered).
+        let sha256 = hex::encode(Sha256::digest(format!("{spec:?}").as_bytes()));
+        Self::from_spec(spec, origin, base_dir, sha256)
     }
 
     fn from_spec(
         spec: WorkflowSpec,
         origin: Origin,
         base_dir: Option<&Path>,
+        sha256: String,
     ) -> Result<Self, ConfigFileError> {
         let error = |line: Option<usize>, field: String, message: String| ConfigFileError {
             path: origin.path.clone(),
@@ -331,13 +346,26 @@ impl WorkflowDefinition {
             };
             steps.push(Step { spec: step.clone(), input });
         }
+        let output_dir = match &spec.output_dir {
+            Some(dir) if dir.file_name().is_none() => {
+                return Err(error(
+                    origin.line_of_key("output_dir"),
+                    "output_dir".into(),
+                    format!("`{}` must name a directory (not empty, `/` or `..`)", dir.display()),
+                ));
+            }
+            Some(dir) => Some(base_dir.map_or_else(|| dir.clone(), |base| base.join(dir))),
+            None => None,
+        };
         Ok(Self {
             name: spec.name,
             version: spec.version,
             description: spec.description,
             input_schema,
             steps,
+            output_dir,
             origin,
+            sha256,
         })
     }
 

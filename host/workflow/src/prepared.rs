@@ -59,6 +59,9 @@ pub(crate) struct PreparedStep {
     /// What consumers require of this step's output (checked by [`Contracted`] for extension
     /// targets, by the runner for static and last-good answers).
     pub(crate) consumers: Arc<[ConsumerCheck]>,
+    /// Whether running it twice is harmless: its extension and every fallback extension say
+    /// `idempotent` (the default).
+    pub(crate) idempotent: bool,
 }
 
 /// A workflow ready to run.
@@ -152,14 +155,19 @@ impl PreparedWorkflow {
                 .clone()
                 .unwrap_or_else(|| route.map(|r| r.fallback.clone()).unwrap_or_default());
             let mut chain = Vec::with_capacity(configured.len());
+            // Idempotent only when every extension that may serve it is.
+            let mut idempotent = primary.info.idempotent;
             for fallback in configured {
                 match fallback {
                     FallbackStep::Extension(reference) => match catalog.load(&reference) {
-                        Ok(target) => chain.push(ResolvedStep::Target(FallbackTarget {
-                            invoker: wrap(&target),
-                            features: target.info.features.clone(),
-                            demand: target.demand,
-                        })),
+                        Ok(target) => {
+                            idempotent &= target.info.idempotent;
+                            chain.push(ResolvedStep::Target(FallbackTarget {
+                                invoker: wrap(&target),
+                                features: target.info.features.clone(),
+                                demand: target.demand,
+                            }));
+                        }
                         // The check warned already; a broken fallback never breaks the primary.
                         Err(error) => tracing::warn!(step = %spec.id, %error, "fallback left out"),
                     },
@@ -191,6 +199,7 @@ impl PreparedWorkflow {
                 on_failure: spec.on_failure,
                 default: spec.default.clone(),
                 consumers: checks,
+                idempotent,
                 id,
             });
         }

@@ -49,6 +49,8 @@ pub enum RunStatus {
     Failed,
     /// The caller cancelled it.
     Cancelled,
+    /// A checkpoint could not be written, so it stopped; the journal keeps it resumable.
+    Interrupted,
 }
 
 /// Why a step failed: the report every command prints (`source`, `kind`, `class`, `message`,
@@ -100,6 +102,8 @@ pub struct StepReport {
     pub waited_ms: u64,
     /// Wall time from start to end, in milliseconds.
     pub wall_ms: u64,
+    /// Taken from the journal's committed record: the step did not run again.
+    pub resumed: bool,
 }
 
 impl StepReport {
@@ -121,6 +125,7 @@ impl StepReport {
             blocked_by: None,
             waited_ms: 0,
             wall_ms: 0,
+            resumed: false,
         }
     }
 }
@@ -128,6 +133,8 @@ impl StepReport {
 /// The result of one run.
 #[derive(Debug, Serialize)]
 pub struct RunResult {
+    /// The run's id in the journal (durable runs only).
+    pub run_id: Option<String>,
     /// Workflow name.
     pub workflow: String,
     /// Workflow version.

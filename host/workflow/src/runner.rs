@@ -19,7 +19,10 @@ use symphony_conductor::{ConductedOutcome, Conductor};
 use symphony_types::error::{CallError, ConductorError};
 use symphony_types::payload::{CallRequest, CancelToken, Payload};
 
+use crate::checkpoints::Checkpoints;
 use crate::contracted::check_output;
+use crate::journal::JournalError;
+use crate::journal::record::CompletedAs;
 use crate::definition::OnFailure;
 use crate::mapping::Source;
 use crate::prepared::PreparedWorkflow;
@@ -88,6 +91,14 @@ impl RunControl {
     }
 }
 
+/// The run's bookkeeping a settled step updates.
+struct Settling<'s> {
+    reports: &'s mut [StepReport],
+    payloads: &'s mut [Option<Payload>],
+    unmet: &'s mut [usize],
+    ready: &'s mut VecDeque<usize>,
+}
+
 /// A step that came back from the conductor.
 struct Finished {
     index: usize,
@@ -97,7 +108,9 @@ struct Finished {
 }
 
 impl PreparedWorkflow {
-    /// Run the workflow on `input` through `conductor`.
+    /// Run the workflow on `input` through `conductor`, without a journal: nothing survives the
+    /// process (see [`run_durable`](Self::run_durable)). A declared output directory is still
+    /// staged and published whole on success, and rolled back otherwise.
     pub async fn run(
         &self,
         conductor: &Conductor,
@@ -105,6 +118,32 @@ impl PreparedWorkflow {
         control: &RunControl,
         options: RunOptions,
     ) -> RunResult {
+        let checkpoints = match Checkpoints::ephemeral(self) {
+            Ok(checkpoints) => checkpoints,
+            Err(error) => {
+                let reports = self.steps.iter().map(|s| StepReport::not_run(&s.id, &s.extension)).collect();
+                let reason = format!("cannot stage the output directory: {error}");
+                return self.finish(reports, RunStatus::Failed, Some(reason), Instant::now(), control.progress());
+            }
+        };
+        let (mut result, _) = self.run_with(conductor, &input, control, options, &checkpoints).await;
+        if let Err(error) = checkpoints.settle_outputs(&mut result) {
+            tracing::warn!(workflow = %self.definition.name, %error, "staged outputs not published");
+        }
+        result
+    }
+
+    /// The run itself, checkpointing through `checkpoints`: steps it already holds
+    /// completions for are not run again. Also returns the journal error that stopped it, if
+    /// one did (the run then stays resumable).
+    pub(crate) async fn run_with(
+        &self,
+        conductor: &Conductor,
+        input: &Payload,
+        control: &RunControl,
+        options: RunOptions,
+        checkpoints: &Checkpoints<'_>,
+    ) -> (RunResult, Option<JournalError>) {
         let started = Instant::now();
         let progress = control.progress();
         let count = self.steps.len();
@@ -115,16 +154,30 @@ impl PreparedWorkflow {
             progress
                 .set_estimate(index, typical.map(|us| us.div_ceil(1_000)).or(step.info.expected_latency_ms));
         }
-        let input_json = match parse_input(&input, self.definition.input_schema.as_ref()) {
+        let input_json = match parse_input(input, self.definition.input_schema.as_ref()) {
             Ok(json) => json,
-            Err(reason) => return self.finish(reports, RunStatus::Failed, Some(reason), started, progress),
+            Err(reason) => {
+                let mut result = self.finish(reports, RunStatus::Failed, Some(reason), started, progress);
+                result.run_id = checkpoints.run_id().map(str::to_owned);
+                return (result, None);
+            }
         };
         let mut payloads: Vec<Option<Payload>> = (0..count).map(|_| None).collect();
         let mut unmet: Vec<usize> = self.steps.iter().map(|s| s.needs.len()).collect();
-        let mut ready: VecDeque<usize> = (0..count).filter(|&i| unmet[i] == 0).collect();
+        // Steps the journal holds completions for count as done and release their dependents.
+        for (index, payload) in checkpoints.restore(&mut reports) {
+            progress.set_phase(index, phase_of(reports[index].status));
+            payloads[index] = Some(payload);
+            for &dependent in &self.steps[index].dependents {
+                unmet[dependent] = unmet[dependent].saturating_sub(1);
+            }
+        }
+        let mut ready: VecDeque<usize> =
+            (0..count).filter(|&i| unmet[i] == 0 && payloads[i].is_none()).collect();
         let mut running = vec![false; count];
         let mut in_flight = FuturesUnordered::new();
         let mut failed = false;
+        let mut journal_error: Option<JournalError> = None;
         // Built once for the whole run, not per loop turn: the cancel wait and the grace timer
         // (armed when the cancel comes).
         let cancelled = control.cancelled();
@@ -133,25 +186,26 @@ impl PreparedWorkflow {
         tokio::pin!(grace);
         let mut grace_armed = false;
         loop {
-            while !failed && !control.is_cancelled() {
+            while !failed && journal_error.is_none() && !control.is_cancelled() {
                 let Some(index) = ready.pop_front() else { break };
-                match self.build_input(index, &input, &input_json, &payloads, &reports) {
+                match self.build_input(index, input, &input_json, &payloads, &reports) {
                     Ok(payload) => {
+                        if let Err(error) = checkpoints.started(&self.steps[index], &payload) {
+                            journal_error = Some(error);
+                            break;
+                        }
                         progress.set_phase(index, StepPhase::Running);
                         running[index] = true;
-                        in_flight.push(self.execute(index, payload, conductor, control));
+                        in_flight.push(self.execute(index, payload, conductor, control, checkpoints.staging_dir()));
                     }
                     Err(error) => {
                         let outcome = refused(&self.steps[index].info.id, error);
                         let finished = Finished { index, outcome, waited_ms: 0, wall_ms: 0 };
-                        failed |= self.settle(
-                            finished,
-                            control,
-                            &mut reports,
-                            &mut payloads,
-                            &mut unmet,
-                            &mut ready,
-                        );
+                        let mut state = Settling { reports: &mut reports, payloads: &mut payloads, unmet: &mut unmet, ready: &mut ready };
+                        match self.settle(finished, control, checkpoints, &mut state) {
+                            Ok(stop) => failed |= stop,
+                            Err(error) => journal_error = Some(error),
+                        }
                     }
                 }
             }
@@ -161,7 +215,11 @@ impl PreparedWorkflow {
             tokio::select! {
                 Some(finished) = in_flight.next() => {
                     running[finished.index] = false;
-                    failed |= self.settle(finished, control, &mut reports, &mut payloads, &mut unmet, &mut ready);
+                    let mut state = Settling { reports: &mut reports, payloads: &mut payloads, unmet: &mut unmet, ready: &mut ready };
+                    match self.settle(finished, control, checkpoints, &mut state) {
+                        Ok(stop) => failed |= stop,
+                        Err(error) => journal_error = journal_error.or(Some(error)),
+                    }
                 }
                 () = &mut cancelled, if !grace_armed => {
                     grace.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(options.cancel_grace_ms));
@@ -182,10 +240,15 @@ impl PreparedWorkflow {
             RunStatus::Cancelled
         } else if failed {
             RunStatus::Failed
+        } else if journal_error.is_some() {
+            // Stopped because a checkpoint could not be written: resumable, not failed.
+            RunStatus::Interrupted
         } else {
             RunStatus::Succeeded
         };
-        self.finish(reports, status, None, started, progress)
+        let mut result = self.finish(reports, status, None, started, progress);
+        result.run_id = checkpoints.run_id().map(str::to_owned);
+        (result, journal_error)
     }
 
     /// Assemble step `index`'s input from the workflow input and its producers' outputs, and
@@ -251,6 +314,7 @@ impl PreparedWorkflow {
         payload: Payload,
         conductor: &Conductor,
         control: &RunControl,
+        staging: Option<&std::path::Path>,
     ) -> Finished {
         let step = &self.steps[index];
         let progress = control.progress();
@@ -262,6 +326,9 @@ impl PreparedWorkflow {
             let mut request = CallRequest::new(payload.clone()).cancel_token(control.cancel.clone());
             if let Some(live) = progress.live(index) {
                 request = request.live_progress(live.clone());
+            }
+            if let Some(dir) = staging {
+                request = request.workflow_output(dir.to_path_buf());
             }
             if let Some(deadline) = deadline {
                 request = request.deadline_cap_ms(millis(deadline.saturating_duration_since(Instant::now())));
@@ -316,16 +383,16 @@ impl PreparedWorkflow {
         }
     }
 
-    /// Record a finished step and release its dependents; `true` when the run must stop.
+    /// Record a finished step, commit its completion (durably, when journaled) and only then
+    /// release its dependents; `Ok(true)` when the run must stop.
     fn settle(
         &self,
         finished: Finished,
         control: &RunControl,
-        reports: &mut [StepReport],
-        payloads: &mut [Option<Payload>],
-        unmet: &mut [usize],
-        ready: &mut VecDeque<usize>,
-    ) -> bool {
+        checkpoints: &Checkpoints<'_>,
+        state: &mut Settling<'_>,
+    ) -> Result<bool, JournalError> {
+        let Settling { reports, payloads, unmet, ready } = state;
         let Finished { index, outcome, waited_ms, wall_ms } = finished;
         let step = &self.steps[index];
         let report = &mut reports[index];
@@ -348,8 +415,10 @@ impl PreparedWorkflow {
         let handed_on = match result {
             // Finished after the cancel: possibly cut short by it. Kept, not handed on.
             Ok(payload) if control.is_cancelled() => {
+                // Done, though the run was cancelled meanwhile: committed, so a resume keeps it.
                 report.status = StepStatus::Cancelled;
                 report.output = Some(as_json(&payload));
+                checkpoints.completed(step, report, CompletedAs::Ok, &payload)?;
                 None
             }
             Ok(payload) => {
@@ -386,6 +455,9 @@ impl PreparedWorkflow {
         };
         control.progress().set_phase(index, phase_of(report.status));
         if let Some(payload) = handed_on {
+            let completed_as = if report.status == StepStatus::Skipped { CompletedAs::Skipped } else { CompletedAs::Ok };
+            // Durable before any dependent is released.
+            checkpoints.completed(step, report, completed_as, &payload)?;
             payloads[index] = Some(payload);
             for &dependent in &step.dependents {
                 unmet[dependent] = unmet[dependent].saturating_sub(1);
@@ -394,7 +466,7 @@ impl PreparedWorkflow {
                 }
             }
         }
-        stop
+        Ok(stop)
     }
 
     /// Mark what never ran, with what blocked it, and build the result.
@@ -428,6 +500,7 @@ impl PreparedWorkflow {
             ),
         });
         RunResult {
+            run_id: None,
             workflow: self.definition.name.clone(),
             version: self.definition.version.clone(),
             status,

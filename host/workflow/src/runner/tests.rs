@@ -52,6 +52,7 @@ impl Catalog for Fakes {
             input_schema: None,
             output_schema: None,
             expected_latency_ms: None,
+            idempotent: true,
         }))
     }
 
