@@ -25,6 +25,7 @@ pub mod registry;
 pub mod runtime;
 pub mod sandbox;
 pub mod state;
+pub mod durable_runs;
 pub mod workflows;
 
 pub use symphony_conductor as conductor;

@@ -22,6 +22,7 @@ mod served;
 mod table;
 mod workflow;
 mod workflow_progress;
+mod workflow_runs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

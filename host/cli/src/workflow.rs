@@ -1,6 +1,8 @@
 //! `symphony workflow …`: `check [WORKFLOW…]` (static validation, every finding as
-//! `file:line: severity: step: …`), `run WORKFLOW [--input JSON | --input-file F] [--json]`
-//! (live progress on stderr, Ctrl-C cancels with finished steps kept), and `list`.
+//! `file:line: severity: step: …`), `run WORKFLOW [--input JSON | --input-file F] [--json]
+//! [--idempotency-key K] [--output-dir D]` (checkpointed in the state directory's journal, live
+//! progress on stderr, Ctrl-C cancels with finished steps kept), `list`, and the journal's
+//! commands in [`workflow_runs`](super::workflow_runs): `resume`, `runs`, `prune`.
 //! A WORKFLOW is a definition file or the name of one in the configured `workflow_dirs`.
 //!
 //! Exit codes: 0 when the check is clean (warnings allowed) or the run succeeded; 1 when the
@@ -14,11 +16,11 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::table::{Align, Table};
-use super::{EXIT_UNUSABLE, display, workflow_progress};
+use super::{EXIT_UNUSABLE, display, workflow_runs};
 use symphony_host::Platform;
 use symphony_host::config::PlatformConfig;
 use symphony_host::workflow::{
-    PrepareError, RunControl, RunOptions, RunResult, RunStatus, Severity, StepStatus,
+    DurableOptions, PrepareError, RunControl, RunOptions, RunResult, RunStatus, Severity, StepStatus,
 };
 use symphony_host::workflows::{WorkflowLookupError, workflow_paths};
 use symphony_types::payload::Payload;
@@ -37,6 +39,16 @@ pub(crate) enum WorkflowAction {
     Run(RunArgs),
     /// List the workflows in the workflow directories.
     List,
+    /// Go on with a journaled run where it stopped (crash, kill, cancel).
+    Resume(workflow_runs::ResumeArgs),
+    /// List journaled runs: status, steps done, age of the last checkpoint.
+    Runs {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove finished runs from the journal (defaults: the config's retention).
+    Prune(workflow_runs::PruneArgs),
 }
 
 #[derive(Debug, Args)]
@@ -52,6 +64,13 @@ pub(crate) struct RunArgs {
     /// Print the run result as one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// A key naming this run: running again with the same key resumes it (or returns its
+    /// result) instead of starting over.
+    #[arg(long, value_name = "KEY")]
+    idempotency_key: Option<String>,
+    /// Publish the run's files here instead of the definition's `output_dir`.
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<PathBuf>,
 }
 
 pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, action: WorkflowAction) -> ExitCode {
@@ -66,6 +85,9 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, action: Workfl
         WorkflowAction::Check { workflows, json } => check(&platform, &workflows, json),
         WorkflowAction::Run(args) => run_one(&platform, args).await,
         WorkflowAction::List => list(&platform),
+        WorkflowAction::Resume(args) => workflow_runs::resume(&platform, args).await,
+        WorkflowAction::Runs { json } => workflow_runs::runs(&platform, json),
+        WorkflowAction::Prune(args) => workflow_runs::prune(&platform, &args),
     }
 }
 
@@ -202,30 +224,18 @@ async fn run_one(platform: &Platform, args: RunArgs) -> ExitCode {
     for warning in &prepared.warnings().findings {
         eprintln!("{warning}");
     }
+    let journal = match platform.open_journal() {
+        Ok(journal) => journal,
+        Err(e) => return unusable(e.to_string()),
+    };
+    let durable = DurableOptions { idempotency_key: args.idempotency_key, output_dir: args.output_dir };
     let control = RunControl::new(&prepared);
-    let on_interrupt = control.clone();
-    let interrupt = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("cancelling: in-flight steps are asked to stop; finished steps are kept");
-            on_interrupt.cancel();
-        }
-    });
-    let running = platform.run_workflow(&prepared, input, &control, RunOptions::default());
-    let result =
-        if args.json { running.await } else { workflow_progress::watch(control.progress(), running).await };
-    interrupt.abort();
-    if let Err(e) = platform.flush() {
-        eprintln!("warning: {e}");
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
-    } else {
-        print_result(&result);
-    }
-    if result.status == RunStatus::Succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    let running = platform.run_workflow_durable(&journal, &prepared, input, &control, RunOptions::default(), &durable);
+    let outcome = workflow_runs::drive(&control, args.json, running).await;
+    workflow_runs::report(platform, outcome, args.json)
 }
 
-fn read_input(inline: Option<&str>, file: Option<&Path>) -> Result<Payload, String> {
+pub(crate) fn read_input(inline: Option<&str>, file: Option<&Path>) -> Result<Payload, String> {
     let text = match (inline, file) {
         (Some(text), _) => text.to_owned(),
         (None, Some(path)) => {
@@ -244,8 +254,10 @@ pub(crate) fn print_result(result: &RunResult) {
         RunStatus::Succeeded => "succeeded",
         RunStatus::Failed => "FAILED",
         RunStatus::Cancelled => "CANCELLED",
+        RunStatus::Interrupted => "INTERRUPTED",
     };
-    println!("workflow {}@{}: {status} in {} ms", result.workflow, result.version, result.wall_ms);
+    let run = result.run_id.as_ref().map(|id| format!(" (run {id})")).unwrap_or_default();
+    println!("workflow {}@{}{run}: {status} in {} ms", result.workflow, result.version, result.wall_ms);
     if let Some(reason) = &result.input_error {
         println!("  input refused: {reason}");
     }
@@ -282,6 +294,9 @@ pub(crate) fn print_result(result: &RunResult) {
         }
         if step.waited_ms > 0 {
             note.push(format!("waited {} ms for recovery", step.waited_ms));
+        }
+        if step.resumed {
+            note.push("from the journal (not run again)".to_owned());
         }
         let status = match step.status {
             StepStatus::Ok => "ok",

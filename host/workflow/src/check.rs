@@ -31,11 +31,25 @@ pub struct WorkflowLimits {
     pub max_steps: usize,
     /// Longest chain of dependent steps, in steps.
     pub max_depth: usize,
+    /// Finished (succeeded or failed) runs kept in the journal, at most, in runs.
+    pub retain_runs: usize,
+    /// Finished runs older than this are pruned, in hours.
+    pub retain_for_hours: u64,
 }
+
+/// Finished runs kept in the journal, by default.
+pub const DEFAULT_RETAIN_RUNS: usize = 1_000;
+/// Age after which finished runs are pruned, by default, in hours (a week).
+pub const DEFAULT_RETAIN_FOR_HOURS: u64 = 168;
 
 impl Default for WorkflowLimits {
     fn default() -> Self {
-        Self { max_steps: DEFAULT_MAX_STEPS, max_depth: DEFAULT_MAX_DEPTH }
+        Self {
+            max_steps: DEFAULT_MAX_STEPS,
+            max_depth: DEFAULT_MAX_DEPTH,
+            retain_runs: DEFAULT_RETAIN_RUNS,
+            retain_for_hours: DEFAULT_RETAIN_FOR_HOURS,
+        }
     }
 }
 

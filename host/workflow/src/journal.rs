@@ -35,6 +35,9 @@ const IDEMPOTENCY: TableDefinition<'_, &str, &str> = TableDefinition::new("idemp
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JournalError {
+    /// The platform has no state directory to keep a journal in.
+    #[error("no state directory: durable runs need one (--state-dir)")]
+    NoStateDir,
     /// Another process holds the journal (it is running or resuming a workflow).
     #[error("the journal {} is held by another symphony process", path.display())]
     Busy {
