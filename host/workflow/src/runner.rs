@@ -413,12 +413,11 @@ impl PreparedWorkflow {
         });
         let mut stop = false;
         let handed_on = match result {
-            // Finished after the cancel: possibly cut short by it. Kept, not handed on.
+            // Finished after the cancel: possibly cut short by it. Kept in the report, neither
+            // handed on nor committed, so a resume runs it again.
             Ok(payload) if control.is_cancelled() => {
-                // Done, though the run was cancelled meanwhile: committed, so a resume keeps it.
                 report.status = StepStatus::Cancelled;
                 report.output = Some(as_json(&payload));
-                checkpoints.completed(step, report, CompletedAs::Ok, &payload)?;
                 None
             }
             Ok(payload) => {
