@@ -27,6 +27,7 @@ pub mod stats;
 pub mod subject;
 pub mod workflow_chain;
 pub mod workflow_in_flight;
+pub mod workflow_journal;
 
 use std::path::PathBuf;
 
@@ -143,11 +144,13 @@ pub enum Scenario {
     WorkflowChain,
     /// Peak RSS per idle in-flight workflow run (one `sleeper` step), 1,000 and 10,000 at once.
     WorkflowInFlight,
+    /// A three-step chain without a journal vs with fsync'd checkpoints, and one checkpoint.
+    WorkflowJournal,
 }
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::PerCallEcho,
         Scenario::PerCallTextStats,
         Scenario::Scaling,
@@ -158,6 +161,7 @@ impl Scenario {
         Scenario::NoisyNeighbour,
         Scenario::WorkflowChain,
         Scenario::WorkflowInFlight,
+        Scenario::WorkflowJournal,
     ];
 
     /// Name in reports and on the command line.
@@ -174,6 +178,7 @@ impl Scenario {
             Scenario::NoisyNeighbour => "noisy-neighbour",
             Scenario::WorkflowChain => "workflow-chain",
             Scenario::WorkflowInFlight => "workflow-in-flight",
+            Scenario::WorkflowJournal => "workflow-journal",
         }
     }
 
@@ -339,6 +344,7 @@ pub fn run_scenario(
         Scenario::Phases => phases::run(config, options),
         Scenario::NoisyNeighbour => noisy_neighbour::run(config, options),
         Scenario::WorkflowChain => workflow_chain::run(config, options),
+        Scenario::WorkflowJournal => workflow_journal::run(config, options),
     }
 }
 

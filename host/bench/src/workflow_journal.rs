@@ -1,0 +1,198 @@
+//! What durability costs: the same three-step chain (`text-stats` ×3 on ~64 KiB of text, about
+//! a millisecond of guest work per step) run as a prepared workflow without a journal and with
+//! every step checkpointed in a real journal (`journal.redb` in a temporary state directory,
+//! each completion an fsync'd commit), interleaved in small batches after a warm-up; and the
+//! fsync'd checkpoint alone (one `completed` record commit), timed on its own. Targets:
+//! durable ≤ 1.5× the ephemeral run, and a median checkpoint ≤ 0.5 ms.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::embedded_workflow::{prepare, run_once};
+use super::stats::Samples;
+use super::{BenchError, BenchOptions, Row, Scenario, Target, ratio, tokio_runtime};
+use symphony_host::config::PlatformConfig;
+use symphony_host::workflow::journal::record::{
+    CompletedAs, CompletedRecord, JournalStatus, RunRecord, StoredPayload,
+};
+use symphony_host::workflow::{
+    DurableOptions, DurableOutcome, Journal, PreparedWorkflow, RunControl, RunOptions, RunStatus,
+};
+use symphony_host::{Platform, Runtime};
+use symphony_types::payload::Payload;
+
+/// Target: durable run ≤ this × the run without a journal.
+pub const TARGET_DURABLE_RATIO: f64 = 1.5;
+/// Target: median fsync'd checkpoint, in microseconds.
+pub const TARGET_CHECKPOINT_US: f64 = 500.0;
+/// Runs per batch before switching way.
+const BATCH_RUNS: usize = 10;
+
+const CHAIN: &str = r#"name = "bench-durable"
+[[steps]]
+id = "a"
+extension = "text-stats"
+
+[[steps]]
+id = "b"
+extension = "text-stats"
+needs = ["a"]
+input = "$input"
+
+[[steps]]
+id = "c"
+extension = "text-stats"
+needs = ["b"]
+input = "$input"
+"#;
+
+fn journal_error(e: impl std::fmt::Display) -> BenchError {
+    BenchError::Workflow { workflow: "bench-durable".to_owned(), reason: e.to_string() }
+}
+
+async fn run_durable(
+    platform: &Platform,
+    journal: &Journal,
+    workflow: &PreparedWorkflow,
+    input: &Payload,
+) -> Result<(), BenchError> {
+    let control = RunControl::new(workflow);
+    let outcome = workflow
+        .run_durable(platform.conductor(), journal, input.clone(), &control, RunOptions::default(), &DurableOptions::default())
+        .await
+        .map_err(journal_error)?;
+    match outcome {
+        DurableOutcome::Ran(result) if result.status == RunStatus::Succeeded => Ok(()),
+        other => Err(journal_error(format!("durable run did not succeed: {other:?}"))),
+    }
+}
+
+/// One fsync'd `completed` commit per sample, on a run of its own.
+fn checkpoints(journal: &Journal, count: usize) -> Result<Samples, BenchError> {
+    let run = RunRecord {
+        run_id: "checkpoint-bench".to_owned(),
+        workflow: "bench-durable".to_owned(),
+        version: "0.0.0".to_owned(),
+        definition_sha256: String::new(),
+        step_count: u32::try_from(count).unwrap_or(u32::MAX),
+        input: StoredPayload { content_type: "application/json".to_owned(), bytes: b"{}".to_vec() },
+        idempotency_key: None,
+        status: JournalStatus::Running,
+        created_ms: 0,
+        updated_ms: 0,
+        resumes: 0,
+        output_dir: None,
+        staged_inode: None,
+        result_json: None,
+    };
+    journal.begin_run(&run).map_err(journal_error)?;
+    let output = br#"{"words":9120,"lines":640,"chars":65536,"bytes":65536}"#.to_vec();
+    let mut samples = Samples::with_capacity(count);
+    for step in 0..count {
+        let record = CompletedRecord {
+            completed_as: CompletedAs::Ok,
+            output_sha256: "0".repeat(64),
+            output: StoredPayload { content_type: "application/json".to_owned(), bytes: output.clone() },
+            served_by: "text-stats@1.0.0".to_owned(),
+            attempts: 1,
+            fallback: false,
+            degraded: false,
+            usage: Default::default(),
+            wall_ms: 1,
+            completed_ms: 0,
+        };
+        let id = format!("s{step}");
+        let started = Instant::now();
+        journal.record_completed(&run.run_id, &id, &record).map_err(journal_error)?;
+        samples.push(started.elapsed());
+    }
+    Ok(samples)
+}
+
+/// Run the scenario.
+///
+/// # Errors
+/// [`BenchError`] when the platform, the journal or a run fails.
+pub fn run(config: &PlatformConfig, options: BenchOptions) -> Result<Vec<Row>, BenchError> {
+    let tokio = tokio_runtime(0)?;
+    let _entered = tokio.enter();
+    let runtime = Runtime::new(config.clone())?.allow_unpinned();
+    let platform = Platform::from_runtime(runtime).map_err(journal_error)?;
+    let workflow = prepare(CHAIN, platform.runtime(), platform.conductor(), platform.config())?;
+    let state = tempfile::tempdir().map_err(|source| BenchError::Io { what: "state directory".into(), source })?;
+    let journal = Journal::open(&Journal::default_path(state.path())).map_err(journal_error)?;
+    let input = super::per_call::Workload::TextStats.input();
+    let runs = options.pick(200, 1_000);
+
+    let warmup = (runs / 10).clamp(5, 50);
+    for _ in 0..warmup {
+        tokio.block_on(run_once(platform.conductor(), &workflow, input.clone()))?;
+        tokio.block_on(run_durable(&platform, &journal, &workflow, &input))?;
+    }
+    let (mut ephemeral, mut durable) = (Samples::with_capacity(runs), Samples::with_capacity(runs));
+    let mut round = 0;
+    while durable.len() < runs {
+        for way in [round % 2, (round + 1) % 2] {
+            for _ in 0..BATCH_RUNS.min(runs - durable.len().min(ephemeral.len())) {
+                let started = Instant::now();
+                if way == 0 {
+                    tokio.block_on(run_once(platform.conductor(), &workflow, input.clone()))?;
+                    ephemeral.push(started.elapsed());
+                } else {
+                    tokio.block_on(run_durable(&platform, &journal, &workflow, &input))?;
+                    durable.push(started.elapsed());
+                }
+            }
+        }
+        round += 1;
+    }
+    let commits = checkpoints(&journal, options.pick(500, 2_000))?;
+    Ok(rows(&ephemeral, &durable, &commits, state.path(), input.bytes.len()))
+}
+
+fn rows(ephemeral: &Samples, durable: &Samples, commits: &Samples, state: &Path, input_bytes: usize) -> Vec<Row> {
+    let (e, d, c) = (ephemeral.summary(), durable.summary(), commits.summary());
+    let mut base = Row::new(Scenario::WorkflowJournal, "no journal", "us", e.median_ns / 1_000.0);
+    base.p99 = Some(e.p99_ns / 1_000.0);
+    base.samples = e.count;
+    base.note = Some(format!("text-stats x3 on {input_bytes} B each: prepared run, nothing recorded"));
+    let mut journaled = Row::new(Scenario::WorkflowJournal, "journal (fsync'd checkpoints)", "us", d.median_ns / 1_000.0);
+    journaled.p99 = Some(d.p99_ns / 1_000.0);
+    journaled.samples = d.count;
+    journaled.ratio = ratio(d.median_ns, e.median_ns);
+    journaled.baseline = Some("no journal".to_owned());
+    journaled.target = Some(Target::at_most("ratio", TARGET_DURABLE_RATIO, journaled.ratio.unwrap_or(f64::INFINITY)));
+    let per_step_us = (d.median_ns - e.median_ns) / 3.0 / 1_000.0;
+    journaled.note = Some(format!(
+        "run record + 3 started (unsynced) + 3 completed (fsync'd) + final status; {per_step_us:.0} us per step over no journal; journal at {}",
+        state.display()
+    ));
+    let mut checkpoint = Row::new(Scenario::WorkflowJournal, "one checkpoint commit", "us", c.median_ns / 1_000.0);
+    checkpoint.p99 = Some(c.p99_ns / 1_000.0);
+    checkpoint.samples = c.count;
+    checkpoint.target = Some(Target::at_most("median", TARGET_CHECKPOINT_US, c.median_ns / 1_000.0));
+    checkpoint.note = Some("a `completed` record (~60 B output) in one redb write transaction, Durability::Immediate".to_owned());
+    vec![base, journaled, checkpoint]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_durable_row_is_a_ratio_to_no_journal_and_checkpoints_carry_their_target() {
+        let mut fast = Samples::with_capacity(3);
+        let mut slow = Samples::with_capacity(3);
+        let mut commit = Samples::with_capacity(3);
+        for _ in 0..3 {
+            fast.push(Duration::from_micros(1_000));
+            slow.push(Duration::from_micros(1_300));
+            commit.push(Duration::from_micros(600));
+        }
+        let rows = rows(&fast, &slow, &commit, Path::new("/tmp"), 10);
+        assert_eq!(rows[1].ratio.map(|r| (r * 10.0).round()), Some(13.0));
+        assert!(rows[1].target.is_some_and(|t| t.met), "1.3x is within 1.5x");
+        assert!(rows[2].target.is_some_and(|t| !t.met), "600 us misses 500 us");
+    }
+}
