@@ -27,7 +27,7 @@ pub enum ResumeLookupError {
         run_id: String,
         /// Why.
         #[source]
-        source: WorkflowLookupError,
+        source: Box<WorkflowLookupError>,
     },
     /// The run's workflow no longer prepares.
     #[error("run `{run_id}`: {source}")]
@@ -36,7 +36,7 @@ pub enum ResumeLookupError {
         run_id: String,
         /// Why.
         #[source]
-        source: PrepareError,
+        source: Box<PrepareError>,
     },
 }
 
@@ -86,13 +86,19 @@ impl Platform {
     ///
     /// # Errors
     /// [`ResumeLookupError`] when the run, its workflow or its extensions are not there.
-    pub fn workflow_of_run(&self, journal: &Journal, run_id: &str) -> Result<PreparedWorkflow, ResumeLookupError> {
+    pub fn workflow_of_run(
+        &self,
+        journal: &Journal,
+        run_id: &str,
+    ) -> Result<PreparedWorkflow, ResumeLookupError> {
         let loaded = journal.load(run_id)?;
-        let definition = self
-            .find_workflow(&loaded.run.workflow)
-            .map_err(|source| ResumeLookupError::Workflow { run_id: run_id.to_owned(), source })?;
-        self.prepare_workflow(definition)
-            .map_err(|source| ResumeLookupError::Prepare { run_id: run_id.to_owned(), source })
+        let definition = self.find_workflow(&loaded.run.workflow).map_err(|source| {
+            ResumeLookupError::Workflow { run_id: run_id.to_owned(), source: Box::new(source) }
+        })?;
+        self.prepare_workflow(definition).map_err(|source| ResumeLookupError::Prepare {
+            run_id: run_id.to_owned(),
+            source: Box::new(source),
+        })
     }
 
     /// Resume run `run_id` of `workflow` (see [`PreparedWorkflow::resume`]).
@@ -125,7 +131,11 @@ impl Platform {
     ///
     /// # Errors
     /// [`JournalError`].
-    pub fn prune_workflow_runs(&self, journal: &Journal, retention: Retention) -> Result<Vec<String>, JournalError> {
+    pub fn prune_workflow_runs(
+        &self,
+        journal: &Journal,
+        retention: Retention,
+    ) -> Result<Vec<String>, JournalError> {
         journal.prune(retention, symphony_workflow::journal::now_ms())
     }
 

@@ -190,12 +190,12 @@ pub fn build_extension_observed(
     static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let copy = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let staged = destination.with_extension(format!("wasm.{}-{copy}.partial", std::process::id()));
-    std::fs::copy(&artifact, &staged)
-        .and_then(|_| std::fs::rename(&staged, destination))
-        .map_err(|source| {
+    std::fs::copy(&artifact, &staged).and_then(|_| std::fs::rename(&staged, destination)).map_err(
+        |source| {
             let _ = std::fs::remove_file(&staged);
             BuildError::Write { path: destination.clone(), source }
-        })?;
+        },
+    )?;
     let size_bytes = std::fs::metadata(destination).map(|m| m.len()).unwrap_or(0);
     Ok(BuiltExtension { manifest, size_bytes })
 }

@@ -13,10 +13,10 @@ use std::time::Duration;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use symphony_conductor::anomaly::ExtensionHistory;
-use symphony_types::sealed_record::{RecordDamage, seal, unseal};
 use symphony_conductor::anomaly::history_store::{
     HealthStoreError, HistoryStore, LoadedHistories, SkippedRecord,
 };
+use symphony_types::sealed_record::{RecordDamage, seal, unseal};
 
 /// File name under the state directory.
 pub const HEALTH_STORE_FILE: &str = "health.redb";

@@ -16,6 +16,7 @@ mod call_state;
 mod capability;
 pub mod component_info;
 pub mod config;
+pub mod durable_runs;
 pub mod engine;
 pub mod extension_build;
 pub mod health_store;
@@ -25,7 +26,6 @@ pub mod registry;
 pub mod runtime;
 pub mod sandbox;
 pub mod state;
-pub mod durable_runs;
 pub mod workflows;
 
 pub use symphony_conductor as conductor;

@@ -309,7 +309,7 @@ impl LoadedExtension {
     #[must_use]
     pub fn store_data_cost(&self) -> Duration {
         let started = Instant::now();
-        let state = self.shared.call_state(CancelToken::new(), None, started + Duration::from_secs(1));
+        let state = self.shared.call_state(CancelToken::new(), None, None, started + Duration::from_secs(1));
         let built = started.elapsed();
         drop(state);
         built
@@ -352,8 +352,10 @@ impl Shared {
             input: types::Payload { content_type: request.input.content_type, bytes: request.input.bytes },
         };
         let budget = RunBudget { fuel: limits.fuel, deadline_ms };
+        let operation = Operation::Invoke(wit_request);
+        let output_dir = request.workflow_output.as_deref();
         let (returned, report) =
-            self.run(Operation::Invoke(wit_request), request.cancel, request.live_progress, budget).await;
+            self.run(operation, request.cancel, request.live_progress, output_dir, budget).await;
         let mut error_message_cut_bytes = 0;
         let result = match returned {
             Ok(Returned::Invoke(Ok(response))) => {
@@ -389,7 +391,7 @@ impl Shared {
 
     /// One `describe`, under `budget`, its answer bounded by the metadata limits.
     async fn describe(&self, budget: RunBudget) -> Result<ExtensionMetadata, HostError> {
-        match self.run(Operation::Describe, CancelToken::new(), None, budget).await.0 {
+        match self.run(Operation::Describe, CancelToken::new(), None, None, budget).await.0 {
             Ok(Returned::Describe(m)) => {
                 identity::check_size(&m.name, &m.version, &m.features, &self.limits.limits)?;
                 Ok(ExtensionMetadata { name: m.name, version: m.version, features: m.features })
@@ -401,7 +403,7 @@ impl Shared {
 
     /// One `health`, under the extension's own budget.
     async fn health(&self) -> Result<HealthStatus, CallError> {
-        match self.run(Operation::Health, CancelToken::new(), None, self.full_budget()).await.0 {
+        match self.run(Operation::Health, CancelToken::new(), None, None, self.full_budget()).await.0 {
             Ok(Returned::Health(status)) => Ok(health_status(status, self.limits.limits.error_message_bytes)),
             Ok(_) => Err(CallError::Host(mismatched("health"))),
             Err(host) => Err(CallError::Host(host)),
@@ -432,11 +434,12 @@ impl Shared {
     /// The data of one call's store: WASI context built from the grant (denials recorded), the
     /// log and progress within their budgets, the HTTP policy, the limiter, the resource table
     /// cap, the deadline the epoch callback checks; the caller's cancel token and live progress
-    /// view, when it gave one.
+    /// view, when it gave one, and its workflow run's staging directory (preopened when granted).
     fn call_state(
         &self,
         cancel: CancelToken,
         live_progress: Option<LiveProgress>,
+        workflow_output: Option<&Path>,
         deadline: Instant,
     ) -> CallState {
         let limits = self.limits.limits;
@@ -444,8 +447,9 @@ impl Shared {
         let denials = DenialRecorder::new(limits.denial_records);
         let mut table = wasmtime::component::ResourceTable::new();
         table.set_max_capacity(usize::try_from(limits.resources).unwrap_or(usize::MAX));
+        let wasi = build_wasi_ctx(&self.grant, workflow_output, &denials, &log);
         CallState {
-            wasi: build_wasi_ctx(&self.grant, &denials, &log),
+            wasi: wasi.ctx,
             table,
             limiter: StoreLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),
             log,
@@ -457,7 +461,7 @@ impl Shared {
                 response_limit_bytes: limits.http_response_bytes,
             },
             denials,
-            fs_granted: !self.grant.filesystem.is_empty(),
+            fs_granted: !self.grant.filesystem.is_empty() || wasi.workflow_output,
             env_granted: !self.grant.env.is_empty(),
             progress: ProgressLog::new(limits.progress_updates, limits.progress_bytes),
             live_progress,
@@ -473,13 +477,14 @@ impl Shared {
         operation: Operation,
         cancel: CancelToken,
         live_progress: Option<LiveProgress>,
+        workflow_output: Option<&Path>,
         budget: RunBudget,
     ) -> (Result<Returned, HostError>, RunReport) {
         let limits = self.limits.limits;
         let RunBudget { fuel, deadline_ms } = budget;
         let started = Instant::now();
         let deadline_len = Duration::from_millis(deadline_ms);
-        let state = self.call_state(cancel, live_progress, started + deadline_len);
+        let state = self.call_state(cancel, live_progress, workflow_output, started + deadline_len);
         let metering = self.engine.metering();
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(|state| &mut state.limiter);

@@ -6,8 +6,9 @@
 
 use serde_json::{Value, json};
 use symphony_host::config::PlatformConfig;
-use symphony_host::types::capability::denials::CapabilityKind;
-use symphony_host::{CallError, CallOutcome, HostError, Runtime, TrapCode};
+use symphony_host::types::capability::WORKFLOW_OUTPUT_GUEST_PATH;
+use symphony_host::types::capability::denials::{CapabilityDenial, CapabilityKind};
+use symphony_host::{CallError, CallOutcome, CallRequest, ExtensionError, HostError, Runtime, TrapCode};
 use symphony_tests::{assert_still_serving, call_json, load, workspace_root};
 
 /// A runtime under `sample-extensions/symphony.toml`, the sample platform policy.
@@ -223,4 +224,102 @@ async fn filesystem_write_applies_to_the_rule_that_granted_the_directory_only() 
         .clone();
     assert_eq!(write["ok"], false, "wrote through the read-only grant: {write}");
     assert!(!read_only.join("new.txt").exists(), "nothing written to the read-only root");
+}
+
+/// Every file under `dir`, relative to it, sorted.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                walk(root, &path, found);
+            } else {
+                let relative = path.strip_prefix(root).expect("under root");
+                found.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(dir, dir, &mut found);
+    found.sort();
+    found
+}
+
+fn codegen_request(input: &Value, staging: Option<&std::path::Path>) -> CallRequest {
+    let request = CallRequest::json(input).expect("json input");
+    match staging {
+        Some(dir) => request.workflow_output(dir.to_path_buf()),
+        None => request,
+    }
+}
+
+#[tokio::test]
+async fn codegen_writes_into_the_runs_staging_directory_when_granted() {
+    let runtime = sample_policy_runtime();
+    let ext = runtime.load("codegen").expect("load");
+    assert!(ext.grant().workflow_output, "declared and allowed by the sample policy");
+    let staging = tempfile::tempdir().expect("tempdir");
+
+    let input = json!({"name": "Widget", "files": 3, "fail_after": null});
+    let outcome = ext.call(codegen_request(&input, Some(staging.path()))).await;
+    assert!(outcome.denials.is_empty(), "{:?}", outcome.denials);
+    let out = output(&outcome);
+    let written: Vec<String> = serde_json::from_value(out["written"].clone()).expect("written");
+    assert_eq!(written, ["src/widget_0.rs", "src/widget_1.rs", "src/widget_2.rs", "README.md"]);
+    let mut sorted = written.clone();
+    sorted.sort();
+    assert_eq!(files_under(staging.path()), sorted, "exactly what it reports, nothing else");
+    let on_disk: u64 = written
+        .iter()
+        .map(|path| std::fs::metadata(staging.path().join(path)).expect("written file").len())
+        .sum();
+    assert_eq!(out["bytes"].as_u64(), Some(on_disk));
+
+    // Failing part-way leaves the files written before the failure (3 of 5 sources) behind.
+    let partial = tempfile::tempdir().expect("tempdir");
+    let input = json!({"name": "Widget", "files": 5, "fail_after": 3});
+    let outcome = ext.call(codegen_request(&input, Some(partial.path()))).await;
+    assert!(
+        matches!(outcome.result, Err(CallError::Guest(ExtensionError::Internal { .. }))),
+        "{:?}",
+        outcome.result
+    );
+    assert_eq!(files_under(partial.path()), ["src/widget_0.rs", "src/widget_1.rs", "src/widget_2.rs"]);
+}
+
+#[tokio::test]
+async fn codegen_without_a_policy_rule_gets_no_staging_directory_and_the_denial_is_recorded() {
+    let ext = load("codegen");
+    assert!(!ext.grant().workflow_output, "declared, but the default policy allows nothing");
+    let staging = tempfile::tempdir().expect("tempdir");
+    let outcome = ext.call(codegen_request(&json!({"name": "Widget"}), Some(staging.path()))).await;
+    assert!(
+        matches!(outcome.result, Err(CallError::Guest(ExtensionError::UnableToComplete { .. }))),
+        "{:?}",
+        outcome.result
+    );
+    assert!(files_under(staging.path()).is_empty(), "nothing written");
+    assert!(
+        outcome.denials.contains(&CapabilityDenial {
+            capability: CapabilityKind::WorkflowOutput,
+            target: WORKFLOW_OUTPUT_GUEST_PATH.to_owned(),
+            attempts: 1,
+        }),
+        "{:?}",
+        outcome.denials
+    );
+}
+
+#[tokio::test]
+async fn a_granted_extension_called_without_a_staging_directory_sees_no_preopen() {
+    let runtime = sample_policy_runtime();
+    let ext = runtime.load("codegen").expect("load");
+    let outcome = ext.call(codegen_request(&json!({"name": "Widget"}), None)).await;
+    assert!(
+        matches!(outcome.result, Err(CallError::Guest(ExtensionError::UnableToComplete { .. }))),
+        "{:?}",
+        outcome.result
+    );
+    assert_eq!(denied(&outcome, CapabilityKind::WorkflowOutput), 0, "no directory was offered");
+    assert!(denied(&outcome, CapabilityKind::Filesystem) >= 1, "looking for /output is recorded");
 }

@@ -10,13 +10,13 @@ use std::time::Duration;
 use serde_json::json;
 use symphony_host::config::PlatformConfig;
 use symphony_host::state::StateDir;
+use symphony_host::types::capability::CapabilityRule;
 use symphony_host::workflow::{
-    DurableError, DurableOptions, DurableOutcome, JournalStatus, ResumeDecisions, RunControl,
-    RunOptions, RunResult, RunStatus, StepPhase, StepStatus, WorkflowDefinition,
+    DurableError, DurableOptions, DurableOutcome, JournalStatus, ResumeDecisions, RunControl, RunOptions,
+    RunResult, RunStatus, StepPhase, StepStatus, WorkflowDefinition,
 };
 use symphony_host::{Payload, Platform, Runtime};
 use symphony_tests::workspace_root;
-use symphony_host::types::capability::CapabilityRule;
 
 /// The sample platform over a state directory of its own (so it has a journal).
 fn platform(state: &Path, extra_dir: Option<&Path>) -> Platform {
@@ -30,7 +30,10 @@ fn platform(state: &Path, extra_dir: Option<&Path>) -> Platform {
             ..CapabilityRule::default()
         });
     }
-    let runtime = Runtime::new(config).expect("engine").allow_unpinned().with_state(StateDir::open(state).expect("state"));
+    let runtime = Runtime::new(config)
+        .expect("engine")
+        .allow_unpinned()
+        .with_state(StateDir::open(state).expect("state"));
     Platform::from_runtime(runtime).expect("platform")
 }
 
@@ -89,9 +92,10 @@ input = { first = "$steps.first", slow = "$steps.slow/done" }
         ))
         .expect("prepares");
     let control = RunControl::new(&workflow);
+    let options = DurableOptions::default();
     let input = Payload::json(&json!({"n": 1})).expect("input");
     let running =
-        platform.run_workflow_durable(&journal, &workflow, input, &control, RunOptions::default(), &DurableOptions::default());
+        platform.run_workflow_durable(&journal, &workflow, input, &control, RunOptions::default(), &options);
     let cancel = async {
         when_reporting(&control, 1).await;
         control.cancel();
@@ -107,11 +111,16 @@ input = { first = "$steps.first", slow = "$steps.slow/done" }
     assert_eq!((echo_calls, batch_calls), (1, 1));
 
     let control = RunControl::new(&workflow);
-    let resumed = ran(
-        platform
-            .resume_workflow(&journal, &workflow, &run_id, &control, RunOptions::default(), &ResumeDecisions::default())
-            .await,
-    );
+    let resumed = ran(platform
+        .resume_workflow(
+            &journal,
+            &workflow,
+            &run_id,
+            &control,
+            RunOptions::default(),
+            &ResumeDecisions::default(),
+        )
+        .await);
     assert_eq!(resumed.status, RunStatus::Succeeded, "{resumed:?}");
     let again = resumed.step("first").expect("first");
     assert!(again.resumed && again.attempts.is_empty(), "taken from the journal: {again:?}");
@@ -130,9 +139,19 @@ input = { first = "$steps.first", slow = "$steps.slow/done" }
     // A finished run resumed again answers its committed result and calls nothing.
     let control = RunControl::new(&workflow);
     let finished = platform
-        .resume_workflow(&journal, &workflow, &run_id, &control, RunOptions::default(), &ResumeDecisions::default())
+        .resume_workflow(
+            &journal,
+            &workflow,
+            &run_id,
+            &control,
+            RunOptions::default(),
+            &ResumeDecisions::default(),
+        )
         .await;
-    assert!(matches!(finished, Ok(DurableOutcome::Finished { status: JournalStatus::Succeeded, .. })), "{finished:?}");
+    assert!(
+        matches!(finished, Ok(DurableOutcome::Finished { status: JournalStatus::Succeeded, .. })),
+        "{finished:?}"
+    );
     assert_eq!(calls(&platform, "echo@1.0.0"), 2);
 }
 
@@ -172,9 +191,10 @@ input = { ms = 5_000 }
 
     // The host "dies" while `post` is in flight: the run future is dropped mid-call.
     let control = RunControl::new(&workflow);
+    let options = DurableOptions::default();
     let input = Payload::json(&json!({})).expect("input");
     let running =
-        platform.run_workflow_durable(&journal, &workflow, input, &control, RunOptions::default(), &DurableOptions::default());
+        platform.run_workflow_durable(&journal, &workflow, input, &control, RunOptions::default(), &options);
     let crash = async {
         for _ in 0..4_000 {
             if control.progress().snapshot().steps[1].phase == StepPhase::Running {
@@ -197,7 +217,9 @@ input = { ms = 5_000 }
         let control = RunControl::new(&workflow);
         let (platform, journal, workflow, run_id) = (&platform, &journal, &workflow, run_id.clone());
         async move {
-            platform.resume_workflow(journal, workflow, &run_id, &control, RunOptions::default(), &decisions).await
+            platform
+                .resume_workflow(journal, workflow, &run_id, &control, RunOptions::default(), &decisions)
+                .await
         }
     };
     let refused = resume(ResumeDecisions::default()).await;
@@ -210,12 +232,18 @@ input = { ms = 5_000 }
     }
     assert_eq!(calls(&platform, "poster@1.0.0"), 0, "nothing ran");
     let wrong = resume(ResumeDecisions { rerun: vec!["first".into()], skip: Vec::new() }).await;
-    assert!(matches!(wrong, Err(DurableError::NotIndeterminate { ref step, .. }) if step == "first"), "{wrong:?}");
+    assert!(
+        matches!(wrong, Err(DurableError::NotIndeterminate { ref step, .. }) if step == "first"),
+        "{wrong:?}"
+    );
 
     let skipped = ran(resume(ResumeDecisions { rerun: Vec::new(), skip: vec!["post".into()] }).await);
     assert_eq!(skipped.status, RunStatus::Succeeded, "{skipped:?}");
     let post = skipped.step("post").expect("post");
-    assert_eq!((post.status, post.served_by.as_deref(), post.resumed), (StepStatus::Skipped, Some("operator"), true));
+    assert_eq!(
+        (post.status, post.served_by.as_deref(), post.resumed),
+        (StepStatus::Skipped, Some("operator"), true)
+    );
     assert_eq!(calls(&platform, "poster@1.0.0"), 0, "skipping never calls it");
     assert!(skipped.step("first").expect("first").resumed);
 }

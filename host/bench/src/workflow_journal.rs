@@ -2,8 +2,9 @@
 //! a millisecond of guest work per step) run as a prepared workflow without a journal and with
 //! every step checkpointed in a real journal (`journal.redb` in a temporary state directory,
 //! each completion an fsync'd commit), interleaved in small batches after a warm-up; and the
-//! fsync'd checkpoint alone (one `completed` record commit), timed on its own. Targets:
-//! durable ≤ 1.5× the ephemeral run, and a median checkpoint ≤ 0.5 ms.
+//! fsync'd checkpoint alone (one `completed` record commit), timed on its own, beside a raw
+//! 4 KiB write + fsync of a plain file on the same disk (the floor no journal can go under).
+//! Targets: durable ≤ 1.5× the ephemeral run, and a median checkpoint ≤ 0.5 ms.
 
 use std::path::Path;
 use std::time::Instant;
@@ -58,7 +59,14 @@ async fn run_durable(
 ) -> Result<(), BenchError> {
     let control = RunControl::new(workflow);
     let outcome = workflow
-        .run_durable(platform.conductor(), journal, input.clone(), &control, RunOptions::default(), &DurableOptions::default())
+        .run_durable(
+            platform.conductor(),
+            journal,
+            input.clone(),
+            &control,
+            RunOptions::default(),
+            &DurableOptions::default(),
+        )
         .await
         .map_err(journal_error)?;
     match outcome {
@@ -75,7 +83,6 @@ fn checkpoints(journal: &Journal, count: usize) -> Result<Samples, BenchError> {
         version: "0.0.0".to_owned(),
         definition_sha256: String::new(),
         step_count: u32::try_from(count).unwrap_or(u32::MAX),
-        input: StoredPayload { content_type: "application/json".to_owned(), bytes: b"{}".to_vec() },
         idempotency_key: None,
         status: JournalStatus::Running,
         created_ms: 0,
@@ -85,7 +92,8 @@ fn checkpoints(journal: &Journal, count: usize) -> Result<Samples, BenchError> {
         staged_inode: None,
         result_json: None,
     };
-    journal.begin_run(&run).map_err(journal_error)?;
+    let input = StoredPayload { content_type: "application/json".to_owned(), bytes: b"{}".to_vec() };
+    journal.begin_run(&run, &input).map_err(journal_error)?;
     let output = br#"{"words":9120,"lines":640,"chars":65536,"bytes":65536}"#.to_vec();
     let mut samples = Samples::with_capacity(count);
     for step in 0..count {
@@ -119,7 +127,8 @@ pub fn run(config: &PlatformConfig, options: BenchOptions) -> Result<Vec<Row>, B
     let runtime = Runtime::new(config.clone())?.allow_unpinned();
     let platform = Platform::from_runtime(runtime).map_err(journal_error)?;
     let workflow = prepare(CHAIN, platform.runtime(), platform.conductor(), platform.config())?;
-    let state = tempfile::tempdir().map_err(|source| BenchError::Io { what: "state directory".into(), source })?;
+    let state =
+        tempfile::tempdir().map_err(|source| BenchError::Io { what: "state directory".into(), source })?;
     let journal = Journal::open(&Journal::default_path(state.path())).map_err(journal_error)?;
     let input = super::per_call::Workload::TextStats.input();
     let runs = options.pick(200, 1_000);
@@ -146,33 +155,71 @@ pub fn run(config: &PlatformConfig, options: BenchOptions) -> Result<Vec<Row>, B
         }
         round += 1;
     }
-    let commits = checkpoints(&journal, options.pick(500, 2_000))?;
-    Ok(rows(&ephemeral, &durable, &commits, state.path(), input.bytes.len()))
+    let count = options.pick(500, 2_000);
+    let commits = checkpoints(&journal, count)?;
+    let fsyncs = raw_fsyncs(state.path(), count)?;
+    Ok(rows(&ephemeral, &durable, &commits, &fsyncs, state.path(), input.bytes.len()))
 }
 
-fn rows(ephemeral: &Samples, durable: &Samples, commits: &Samples, state: &Path, input_bytes: usize) -> Vec<Row> {
-    let (e, d, c) = (ephemeral.summary(), durable.summary(), commits.summary());
+/// The disk's floor: a 4 KiB write and `fsync` of a plain file beside the journal, per sample.
+fn raw_fsyncs(dir: &Path, count: usize) -> Result<Samples, BenchError> {
+    use std::io::{Seek, SeekFrom, Write};
+    let io = |source| BenchError::Io { what: "fsync probe".into(), source };
+    let mut file = std::fs::File::create(dir.join("fsync-probe")).map_err(io)?;
+    let block = [0x5a_u8; 4096];
+    let mut samples = Samples::with_capacity(count);
+    for i in 0..count {
+        file.seek(SeekFrom::Start((i % 16) as u64 * 4096)).map_err(io)?;
+        file.write_all(&block).map_err(io)?;
+        let started = Instant::now();
+        file.sync_all().map_err(io)?;
+        samples.push(started.elapsed());
+    }
+    Ok(samples)
+}
+
+fn rows(
+    ephemeral: &Samples,
+    durable: &Samples,
+    commits: &Samples,
+    fsyncs: &Samples,
+    state: &Path,
+    input_bytes: usize,
+) -> Vec<Row> {
+    let (e, d, c, f) = (ephemeral.summary(), durable.summary(), commits.summary(), fsyncs.summary());
     let mut base = Row::new(Scenario::WorkflowJournal, "no journal", "us", e.median_ns / 1_000.0);
     base.p99 = Some(e.p99_ns / 1_000.0);
     base.samples = e.count;
     base.note = Some(format!("text-stats x3 on {input_bytes} B each: prepared run, nothing recorded"));
-    let mut journaled = Row::new(Scenario::WorkflowJournal, "journal (fsync'd checkpoints)", "us", d.median_ns / 1_000.0);
+    let mut journaled =
+        Row::new(Scenario::WorkflowJournal, "journal (fsync'd checkpoints)", "us", d.median_ns / 1_000.0);
     journaled.p99 = Some(d.p99_ns / 1_000.0);
     journaled.samples = d.count;
     journaled.ratio = ratio(d.median_ns, e.median_ns);
     journaled.baseline = Some("no journal".to_owned());
-    journaled.target = Some(Target::at_most("ratio", TARGET_DURABLE_RATIO, journaled.ratio.unwrap_or(f64::INFINITY)));
+    journaled.target =
+        Some(Target::at_most("ratio", TARGET_DURABLE_RATIO, journaled.ratio.unwrap_or(f64::INFINITY)));
     let per_step_us = (d.median_ns - e.median_ns) / 3.0 / 1_000.0;
     journaled.note = Some(format!(
-        "run record + 3 started (unsynced) + 3 completed (fsync'd) + final status; {per_step_us:.0} us per step over no journal; journal at {}",
+        "run record and 3 started (unsynced), 3 completed and the final status (4 fsync'd commits); {per_step_us:.0} us per step over no journal; journal at {}",
         state.display()
     ));
-    let mut checkpoint = Row::new(Scenario::WorkflowJournal, "one checkpoint commit", "us", c.median_ns / 1_000.0);
+    let mut checkpoint =
+        Row::new(Scenario::WorkflowJournal, "one checkpoint commit", "us", c.median_ns / 1_000.0);
     checkpoint.p99 = Some(c.p99_ns / 1_000.0);
     checkpoint.samples = c.count;
     checkpoint.target = Some(Target::at_most("median", TARGET_CHECKPOINT_US, c.median_ns / 1_000.0));
-    checkpoint.note = Some("a `completed` record (~60 B output) in one redb write transaction, Durability::Immediate".to_owned());
-    vec![base, journaled, checkpoint]
+    checkpoint.ratio = ratio(c.median_ns, f.median_ns);
+    checkpoint.baseline = Some("raw fsync".to_owned());
+    checkpoint.note = Some(
+        "a `completed` record (~60 B output) in one redb write transaction, Durability::Immediate".to_owned(),
+    );
+    let mut raw =
+        Row::new(Scenario::WorkflowJournal, "raw fsync (the disk's floor)", "us", f.median_ns / 1_000.0);
+    raw.p99 = Some(f.p99_ns / 1_000.0);
+    raw.samples = f.count;
+    raw.note = Some("4 KiB pwrite + fsync of a plain file in the same directory".to_owned());
+    vec![base, journaled, checkpoint, raw]
 }
 
 #[cfg(test)]
@@ -190,7 +237,7 @@ mod tests {
             slow.push(Duration::from_micros(1_300));
             commit.push(Duration::from_micros(600));
         }
-        let rows = rows(&fast, &slow, &commit, Path::new("/tmp"), 10);
+        let rows = rows(&fast, &slow, &commit, &commit, Path::new("/tmp"), 10);
         assert_eq!(rows[1].ratio.map(|r| (r * 10.0).round()), Some(13.0));
         assert!(rows[1].target.is_some_and(|t| t.met), "1.3x is within 1.5x");
         assert!(rows[2].target.is_some_and(|t| !t.met), "600 us misses 500 us");

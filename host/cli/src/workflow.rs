@@ -230,7 +230,8 @@ async fn run_one(platform: &Platform, args: RunArgs) -> ExitCode {
     };
     let durable = DurableOptions { idempotency_key: args.idempotency_key, output_dir: args.output_dir };
     let control = RunControl::new(&prepared);
-    let running = platform.run_workflow_durable(&journal, &prepared, input, &control, RunOptions::default(), &durable);
+    let running =
+        platform.run_workflow_durable(&journal, &prepared, input, &control, RunOptions::default(), &durable);
     let outcome = workflow_runs::drive(&control, args.json, running).await;
     workflow_runs::report(platform, outcome, args.json)
 }

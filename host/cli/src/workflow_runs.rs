@@ -47,7 +47,11 @@ pub(crate) struct PruneArgs {
 }
 
 /// Await a durable run with Ctrl-C cancelling it, showing progress unless `quiet`.
-pub(crate) async fn drive<F: std::future::Future>(control: &RunControl, quiet: bool, running: F) -> F::Output {
+pub(crate) async fn drive<F: std::future::Future>(
+    control: &RunControl,
+    quiet: bool,
+    running: F,
+) -> F::Output {
     let on_interrupt = control.clone();
     let interrupt = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -55,7 +59,8 @@ pub(crate) async fn drive<F: std::future::Future>(control: &RunControl, quiet: b
             on_interrupt.cancel();
         }
     });
-    let outcome = if quiet { running.await } else { workflow_progress::watch(control.progress(), running).await };
+    let outcome =
+        if quiet { running.await } else { workflow_progress::watch(control.progress(), running).await };
     interrupt.abort();
     outcome
 }
@@ -75,7 +80,9 @@ pub(crate) fn report(
                 println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
             } else {
                 workflow::print_result(&result);
-                if let (Some(run), RunStatus::Cancelled | RunStatus::Interrupted) = (&result.run_id, result.status) {
+                if let (Some(run), RunStatus::Cancelled | RunStatus::Interrupted) =
+                    (&result.run_id, result.status)
+                {
                     println!("resume it with: symphony workflow resume {run}");
                 }
             }
@@ -95,9 +102,13 @@ pub(crate) fn report(
             if status == JournalStatus::Succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Err(DurableError::Indeterminate { run_id, steps }) => {
-            let message = DurableError::Indeterminate { run_id: run_id.clone(), steps: steps.clone() }.to_string();
+            let message =
+                DurableError::Indeterminate { run_id: run_id.clone(), steps: steps.clone() }.to_string();
             if as_json {
-                println!("{}", json!({"status": "indeterminate", "run_id": run_id, "steps": steps, "message": message}));
+                println!(
+                    "{}",
+                    json!({"status": "indeterminate", "run_id": run_id, "steps": steps, "message": message})
+                );
             } else {
                 eprintln!("error: {message}");
             }
@@ -174,7 +185,11 @@ pub(crate) fn runs(platform: &Platform, as_json: bool) -> ExitCode {
             run.workflow.clone(),
             status,
             format!("{}/{}", run.steps_done, run.step_count),
-            if run.last_checkpoint_ms == 0 { "-".into() } else { age(now.saturating_sub(run.last_checkpoint_ms)) },
+            if run.last_checkpoint_ms == 0 {
+                "-".into()
+            } else {
+                age(now.saturating_sub(run.last_checkpoint_ms))
+            },
             run.idempotency_key.clone().unwrap_or_default(),
         ]);
     }
@@ -193,7 +208,11 @@ pub(crate) fn prune(platform: &Platform, args: &PruneArgs) -> ExitCode {
     };
     match platform.open_journal().and_then(|journal| platform.prune_workflow_runs(&journal, retention)) {
         Ok(removed) => {
-            println!("pruned {} finished run(s){}", removed.len(), if removed.is_empty() { String::new() } else { format!(": {}", removed.join(", ")) });
+            println!(
+                "pruned {} finished run(s){}",
+                removed.len(),
+                if removed.is_empty() { String::new() } else { format!(": {}", removed.join(", ")) }
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

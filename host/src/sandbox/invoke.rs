@@ -32,6 +32,7 @@ impl Invoke for LoadedExtension {
             (CapabilityKind::Stdio, declared.stdio),
             (CapabilityKind::Network, !declared.network.is_empty()),
             (CapabilityKind::NameLookup, !declared.network.is_empty()),
+            (CapabilityKind::WorkflowOutput, declared.workflow_output),
         ];
         Expectations {
             fuel_limit: Some(self.limits().limits.fuel),

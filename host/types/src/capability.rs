@@ -5,7 +5,10 @@
 //! extension allows it. Filesystem grants are preopened directories (cap-std semantics: no path
 //! escapes); environment variables take their values from the policy, never from the host's
 //! environment; clocks, random and stdio are all-or-nothing; network is a list of `ip:port`
-//! patterns. Building the WASI context from a grant, and recording denied attempts, lives in
+//! patterns. `workflow_output` is all-or-nothing too: a granted extension gets the staging
+//! directory of the workflow run it is a step of preopened read-write at
+//! [`WORKFLOW_OUTPUT_GUEST_PATH`], for the calls the runner gives one (the directory travels on
+//! the call request, not in the grant). Building the WASI context from a grant, and recording denied attempts, lives in
 //! the host's `capability` wiring.
 
 pub mod denials;
@@ -16,6 +19,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use self::denials::CapabilityKind;
+
+/// Where a step granted `workflow_output` sees its run's staging directory (read-write).
+pub const WORKFLOW_OUTPUT_GUEST_PATH: &str = "/output";
 
 /// How a granted directory may be used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +69,9 @@ pub struct DeclaredCapabilities {
     /// Outbound `ip:port` destinations.
     #[serde(default)]
     pub network: Vec<String>,
+    /// The workflow run's staging directory, read-write at [`WORKFLOW_OUTPUT_GUEST_PATH`].
+    #[serde(default)]
+    pub workflow_output: bool,
 }
 
 /// One policy rule: what may be granted to the extensions it matches.
@@ -92,6 +101,9 @@ pub struct CapabilityRule {
     /// `ip:port` patterns that may be granted (`*` wildcards, e.g. `127.0.0.1:*`).
     #[serde(default)]
     pub network: Vec<String>,
+    /// Whether a workflow run's staging directory may be preopened read-write.
+    #[serde(default)]
+    pub workflow_output: bool,
 }
 
 /// The platform's capability rules. Empty (the embedded default) grants nothing.
@@ -115,7 +127,8 @@ pub struct GrantedDir {
 /// One decision about one requested capability, for reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CapabilityDecision {
-    /// Which capability (`filesystem`, `env`, `clocks`, `random`, `stdio`, `network`).
+    /// Which capability (`filesystem`, `env`, `clocks`, `random`, `stdio`, `network`,
+    /// `workflow_output`).
     pub capability: CapabilityKind,
     /// What was asked (`/data <- sandbox (read-write)`, `GREETING`, `127.0.0.1:8080`, …).
     pub requested: String,
@@ -140,6 +153,9 @@ pub struct CapabilityGrant {
     pub stdio: bool,
     /// Allowed `ip:port` destinations (patterns from the manifest, all allowed by policy).
     pub network: Vec<String>,
+    /// The workflow run's staging directory, preopened read-write at
+    /// [`WORKFLOW_OUTPUT_GUEST_PATH`] on calls whose request carries one.
+    pub workflow_output: bool,
     /// Every decision, granted or not.
     pub decisions: Vec<CapabilityDecision>,
 }
@@ -278,9 +294,12 @@ impl CapabilityPolicy {
         let clocks = flag(CapabilityKind::Clocks, declared.clocks, |r| r.clocks);
         let random = flag(CapabilityKind::Random, declared.random, |r| r.random);
         let stdio = flag(CapabilityKind::Stdio, declared.stdio, |r| r.stdio);
+        let workflow_output =
+            flag(CapabilityKind::WorkflowOutput, declared.workflow_output, |r| r.workflow_output);
         grant.clocks = clocks;
         grant.random = random;
         grant.stdio = stdio;
+        grant.workflow_output = workflow_output;
 
         for destination in &declared.network {
             let found = rules.iter().find(|(_, r)| r.network.iter().any(|p| pattern_matches(p, destination)));
@@ -332,6 +351,7 @@ mod tests {
             random: true,
             stdio: true,
             network: vec!["127.0.0.1:8080".into()],
+            workflow_output: true,
         }
     }
 
@@ -353,8 +373,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let grant = CapabilityPolicy::default().grant("ext", &everything(dir.path()));
         assert!(grant.filesystem.is_empty() && grant.env.is_empty() && grant.network.is_empty());
-        assert!(!grant.clocks && !grant.random && !grant.stdio);
-        assert_eq!(grant.decisions.len(), 7);
+        assert!(!grant.clocks && !grant.random && !grant.stdio && !grant.workflow_output);
+        assert_eq!(grant.decisions.len(), 8);
         assert!(grant.decisions.iter().all(|d| !d.granted));
     }
 
@@ -379,7 +399,7 @@ mod tests {
         let grant = policy.grant("ext", &everything(dir.path()));
         assert_eq!(grant.env.get("GREETING").map(String::as_str), Some("hello"));
         assert!(!grant.env.contains_key("SECRET"), "undeclared by policy");
-        assert!(grant.clocks && !grant.random && !grant.stdio);
+        assert!(grant.clocks && !grant.random && !grant.stdio && !grant.workflow_output);
         assert_eq!(grant.network, vec!["127.0.0.1:8080".to_owned()]);
         assert_eq!(grant.filesystem.len(), 1);
         assert_eq!(grant.filesystem[0].access, Access::ReadOnly, "write not allowed: lowered");
@@ -441,5 +461,51 @@ mod tests {
         let grant = policy.grant("ext", &declared);
         assert!(grant.filesystem.is_empty());
         assert!(!grant.decisions[0].granted);
+    }
+
+    fn workflow_output_declared() -> DeclaredCapabilities {
+        DeclaredCapabilities { workflow_output: true, ..DeclaredCapabilities::default() }
+    }
+
+    fn workflow_output_rule(extensions: &[&str]) -> CapabilityRule {
+        CapabilityRule { workflow_output: true, ..rule(extensions) }
+    }
+
+    #[test]
+    fn workflow_output_declared_and_allowed_is_granted() {
+        let policy = CapabilityPolicy { rules: vec![rule(&["codegen"]), workflow_output_rule(&["code*"])] };
+        let grant = policy.grant("codegen", &workflow_output_declared());
+        assert!(grant.workflow_output);
+        let [decision] = grant.decisions.as_slice() else { panic!("{:?}", grant.decisions) };
+        assert_eq!((decision.capability, decision.granted), (CapabilityKind::WorkflowOutput, true));
+    }
+
+    #[test]
+    fn workflow_output_declared_without_a_rule_is_refused_with_a_reason() {
+        let policy = CapabilityPolicy { rules: vec![workflow_output_rule(&["other"])] };
+        let grant = policy.grant("codegen", &workflow_output_declared());
+        assert!(!grant.workflow_output);
+        let [decision] = grant.decisions.as_slice() else { panic!("{:?}", grant.decisions) };
+        assert_eq!(decision.capability, CapabilityKind::WorkflowOutput);
+        assert!(!decision.granted);
+        assert!(!decision.reason.is_empty(), "a refusal says why");
+    }
+
+    #[test]
+    fn workflow_output_allowed_but_not_declared_is_not_granted() {
+        let policy = CapabilityPolicy { rules: vec![workflow_output_rule(&["*"])] };
+        let grant = policy.grant("codegen", &DeclaredCapabilities { clocks: true, ..Default::default() });
+        assert!(!grant.workflow_output);
+        assert!(grant.decisions.iter().all(|d| d.capability != CapabilityKind::WorkflowOutput));
+    }
+
+    #[test]
+    fn workflow_output_parses_from_manifest_and_policy_tables() {
+        let declared: DeclaredCapabilities = toml::from_str("workflow_output = true").unwrap();
+        assert!(declared.workflow_output);
+        let rule: CapabilityRule =
+            toml::from_str("extensions = [\"codegen\"]\nworkflow_output = true").unwrap();
+        assert!(rule.workflow_output);
+        assert!(!CapabilityRule::default().workflow_output, "deny by default");
     }
 }

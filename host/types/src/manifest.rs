@@ -234,7 +234,8 @@ mod tests {
 
     #[test]
     fn idempotent_false_is_kept() {
-        let (_dir, path) = write("name = \"poster\"\nversion = \"1.0.0\"\ncomponent = \"p.wasm\"\nidempotent = false\n");
+        let (_dir, path) =
+            write("name = \"poster\"\nversion = \"1.0.0\"\ncomponent = \"p.wasm\"\nidempotent = false\n");
         let m = ExtensionManifest::load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert!(!m.idempotent);
     }

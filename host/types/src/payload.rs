@@ -1,6 +1,7 @@
 //! What goes into and comes out of a call: a content type and bytes, plus the request's
 //! context. JSON is the default content type; the bytes are never interpreted by the sandbox.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -95,6 +96,9 @@ pub struct CallRequest {
     pub deadline_cap_ms: Option<u64>,
     /// Where the guest's `progress()` calls are mirrored live, when someone watches them.
     pub live_progress: Option<LiveProgress>,
+    /// The run's staging directory, preopened read-write at `/output` when the extension is
+    /// granted `workflow_output`; set by the workflow runner, never by a guest.
+    pub workflow_output: Option<PathBuf>,
 }
 
 impl CallRequest {
@@ -109,6 +113,7 @@ impl CallRequest {
             cancel: CancelToken::new(),
             deadline_cap_ms: None,
             live_progress: None,
+            workflow_output: None,
         }
     }
 
@@ -145,6 +150,15 @@ impl CallRequest {
     #[must_use]
     pub fn live_progress(mut self, live: LiveProgress) -> Self {
         self.live_progress = Some(live);
+        self
+    }
+
+    /// Give the call the run's staging directory `dir`, preopened read-write at `/output` when
+    /// the extension is granted `workflow_output` (otherwise the host records a denial and the
+    /// guest sees no `/output`). Set by the workflow runner, never by a guest.
+    #[must_use]
+    pub fn workflow_output(mut self, dir: PathBuf) -> Self {
+        self.workflow_output = Some(dir);
         self
     }
 

@@ -94,7 +94,9 @@ pub enum DurableError {
         given: String,
     },
     /// The definition changed since the run started: its steps may mean something else now.
-    #[error("run `{run_id}` started under another definition of `{workflow}` (sha256 {recorded}, now {current})")]
+    #[error(
+        "run `{run_id}` started under another definition of `{workflow}` (sha256 {recorded}, now {current})"
+    )]
     DefinitionChanged {
         /// The run.
         run_id: String,
@@ -142,7 +144,9 @@ impl PreparedWorkflow {
         if let Some(key) = &durable.idempotency_key
             && let Some(run_id) = journal.run_for_key(key)?
         {
-            return self.resume(conductor, journal, &run_id, control, options, &ResumeDecisions::default()).await;
+            return self
+                .resume(conductor, journal, &run_id, control, options, &ResumeDecisions::default())
+                .await;
         }
         let run_id = new_run_id();
         let output_dir = durable.output_dir.clone().or_else(|| self.definition.output_dir.clone());
@@ -153,7 +157,6 @@ impl PreparedWorkflow {
             version: self.definition.version.clone(),
             definition_sha256: self.definition.sha256.clone(),
             step_count: u32::try_from(self.steps.len()).unwrap_or(u32::MAX),
-            input: StoredPayload::from(&input),
             idempotency_key: durable.idempotency_key.clone(),
             status: JournalStatus::Running,
             created_ms: now,
@@ -164,8 +167,9 @@ impl PreparedWorkflow {
             result_json: None,
         };
         let staging = self.staging(&record)?;
-        journal.begin_run(&record)?;
-        let loaded = JournaledRun { run: record, started: Vec::new(), completed: Vec::new() };
+        let input = StoredPayload::from(&input);
+        journal.begin_run(&record, &input)?;
+        let loaded = JournaledRun { run: record, input, started: Vec::new(), completed: Vec::new() };
         self.go_on(conductor, journal, loaded, staging, control, options).await
     }
 
@@ -262,7 +266,8 @@ impl PreparedWorkflow {
                 .find(|s| &*s.id == step)
                 .and_then(|s| s.default.clone())
                 .unwrap_or(serde_json::Value::Null);
-            let output = Payload::json(&default).unwrap_or_else(|_| Payload::new("application/json", b"null".to_vec()));
+            let output = Payload::json(&default)
+                .unwrap_or_else(|_| Payload::new("application/json", b"null".to_vec()));
             let record = CompletedRecord {
                 completed_as: CompletedAs::Skipped,
                 output_sha256: sha256_hex(&output.bytes),
@@ -302,8 +307,8 @@ impl PreparedWorkflow {
         control: &RunControl,
         options: RunOptions,
     ) -> Result<DurableOutcome, DurableError> {
-        let JournaledRun { mut run, completed, .. } = loaded;
-        let input: Payload = run.input.clone().into();
+        let JournaledRun { mut run, input, completed, .. } = loaded;
+        let input: Payload = input.into();
         let checkpoints = Checkpoints::journaled(journal, &run.run_id, staging.clone(), completed);
         let (result, interrupted) = self.run_with(conductor, &input, control, options, &checkpoints).await;
         if let Some(error) = interrupted {
@@ -314,13 +319,15 @@ impl PreparedWorkflow {
         let staging_error = |source| DurableError::Staging { run_id: run.run_id.clone(), source };
         match result.status {
             RunStatus::Succeeded => {
+                run.result_json = Some(result_json);
                 if let Some(staging) = &staging {
+                    // Publishing is recorded first, with the staged tree's inode: a crash
+                    // during the move is finished by the resume, never redone.
                     staging.sync().map_err(staging_error)?;
                     run.staged_inode = Some(staging.staged_inode().map_err(staging_error)?);
+                    run.status = JournalStatus::Publishing;
+                    journal.update_run(&run)?;
                 }
-                run.status = JournalStatus::Publishing;
-                run.result_json = Some(result_json);
-                journal.update_run(&run)?;
                 self.finish_publishing(journal, run, staging.as_ref())?;
                 return Ok(DurableOutcome::Ran(result));
             }

@@ -1,7 +1,8 @@
 //! [`Journal`]: the checkpoint journal of durable workflow runs, one redb file under the state
 //! directory (`journal.redb`).
 //!
-//! Tables: `runs` (run id → [`RunRecord`]), `started` and `completed` ((run id, step id) →
+//! Tables: `runs` (run id → [`RunRecord`]), `inputs` (run id → its input, written once),
+//! `started` and `completed` ((run id, step id) →
 //! [`StartedRecord`] / [`CompletedRecord`]) and `idempotency` (key → run id). Every value is
 //! sealed with a schema version and the sha256 of its body ([`record`]); a damaged record makes
 //! its run [`JournalError::Corrupt`], never silently resumed. A `completed` record is committed
@@ -18,7 +19,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
 
-use self::record::{CompletedRecord, JournalStatus, RecordError, RunRecord, StartedRecord, decode, encode};
+use self::record::{
+    CompletedRecord, JournalStatus, RecordError, RunRecord, StartedRecord, StoredPayload, decode, encode,
+};
 
 /// File name under the state directory.
 pub const JOURNAL_FILE: &str = "journal.redb";
@@ -27,6 +30,7 @@ pub const OPEN_WAIT_MS: u64 = 5_000;
 const OPEN_RETRY_MS: u64 = 25;
 
 const RUNS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("runs");
+const INPUTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("inputs");
 const STARTED: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("started");
 const COMPLETED: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("completed");
 const IDEMPOTENCY: TableDefinition<'_, &str, &str> = TableDefinition::new("idempotency");
@@ -91,6 +95,8 @@ pub enum JournalError {
 pub struct JournaledRun {
     /// The run.
     pub run: RunRecord,
+    /// Its input.
+    pub input: StoredPayload,
     /// `started` records by step id.
     pub started: Vec<(String, StartedRecord)>,
     /// `completed` records by step id.
@@ -197,23 +203,33 @@ impl Journal {
         JournalError::Corrupt { run_id: run_id.to_owned(), record, damage }
     }
 
-    /// Record a new run (and its idempotency key) durably.
+    /// Record a new run (and its idempotency key).
     ///
     /// # Errors
     /// [`JournalError::KeyTaken`] when its key names another run; [`JournalError::Io`].
-    pub fn begin_run(&self, run: &RunRecord) -> Result<(), JournalError> {
-        let write = self.db.begin_write().map_err(|e| self.io(e))?;
+    pub fn begin_run(&self, run: &RunRecord, input: &StoredPayload) -> Result<(), JournalError> {
+        let mut write = self.db.begin_write().map_err(|e| self.io(e))?;
+        // Not fsync'd on its own: the first durable commit of the run (a completion, or the
+        // start of a non-idempotent step) carries it to disk. A crash before then loses a run
+        // that had committed nothing, and its key: running again starts it afresh.
+        write.set_durability(Durability::None).map_err(|e| self.io(e))?;
         {
             if let Some(key) = &run.idempotency_key {
                 let mut keys = write.open_table(IDEMPOTENCY).map_err(|e| self.io(e))?;
                 if let Some(existing) = keys.get(key.as_str()).map_err(|e| self.io(e))? {
-                    return Err(JournalError::KeyTaken { key: key.clone(), run_id: existing.value().to_owned() });
+                    return Err(JournalError::KeyTaken {
+                        key: key.clone(),
+                        run_id: existing.value().to_owned(),
+                    });
                 }
                 keys.insert(key.as_str(), run.run_id.as_str()).map_err(|e| self.io(e))?;
             }
             let mut runs = write.open_table(RUNS).map_err(|e| self.io(e))?;
             let sealed = encode(run).map_err(|e| self.io(e))?;
             runs.insert(run.run_id.as_str(), sealed.as_slice()).map_err(|e| self.io(e))?;
+            let mut inputs = write.open_table(INPUTS).map_err(|e| self.io(e))?;
+            let sealed = encode(input).map_err(|e| self.io(e))?;
+            inputs.insert(run.run_id.as_str(), sealed.as_slice()).map_err(|e| self.io(e))?;
         }
         write.commit().map_err(|e| self.io(e))
     }
@@ -274,7 +290,8 @@ impl Journal {
                 None => None,
             };
             attempt = earlier.map_or(1, |e| e.attempt.saturating_add(1));
-            let record = StartedRecord { attempt, input_sha256: input_sha256.to_owned(), started_ms: now_ms() };
+            let record =
+                StartedRecord { attempt, input_sha256: input_sha256.to_owned(), started_ms: now_ms() };
             let sealed = encode(&record).map_err(|e| self.io(e))?;
             started.insert((run_id, step), sealed.as_slice()).map_err(|e| self.io(e))?;
         }
@@ -287,12 +304,20 @@ impl Journal {
     ///
     /// # Errors
     /// [`JournalError::AlreadyCompleted`]; [`JournalError::Io`].
-    pub fn record_completed(&self, run_id: &str, step: &str, record: &CompletedRecord) -> Result<(), JournalError> {
+    pub fn record_completed(
+        &self,
+        run_id: &str,
+        step: &str,
+        record: &CompletedRecord,
+    ) -> Result<(), JournalError> {
         let write = self.db.begin_write().map_err(|e| self.io(e))?;
         {
             let mut completed = write.open_table(COMPLETED).map_err(|e| self.io(e))?;
             if completed.get((run_id, step)).map_err(|e| self.io(e))?.is_some() {
-                return Err(JournalError::AlreadyCompleted { run_id: run_id.to_owned(), step: step.to_owned() });
+                return Err(JournalError::AlreadyCompleted {
+                    run_id: run_id.to_owned(),
+                    step: step.to_owned(),
+                });
             }
             let sealed = encode(record).map_err(|e| self.io(e))?;
             completed.insert((run_id, step), sealed.as_slice()).map_err(|e| self.io(e))?;
@@ -315,9 +340,16 @@ impl Journal {
         };
         let stored = runs.get(run_id).map_err(|e| self.io(e))?.ok_or_else(unknown)?;
         let run: RunRecord = decode(stored.value()).map_err(|d| Self::corrupt(run_id, "run".into(), d))?;
+        let inputs = read.open_table(INPUTS).map_err(|e| self.io(e))?;
+        let stored = inputs
+            .get(run_id)
+            .map_err(|e| self.io(e))?
+            .ok_or_else(|| Self::corrupt(run_id, "input".into(), RecordError::Body("missing".into())))?;
+        let input: StoredPayload =
+            decode(stored.value()).map_err(|d| Self::corrupt(run_id, "input".into(), d))?;
         let started = self.step_records(&read, STARTED, run_id, "started")?;
         let completed = self.step_records(&read, COMPLETED, run_id, "completed")?;
-        Ok(JournaledRun { run, started, completed })
+        Ok(JournaledRun { run, input, started, completed })
     }
 
     fn step_records<T: for<'de> serde::Deserialize<'de>>(
@@ -339,7 +371,8 @@ impl Journal {
             if run != run_id {
                 break;
             }
-            let record = decode(value.value()).map_err(|d| Self::corrupt(run_id, format!("{kind} {step}"), d))?;
+            let record =
+                decode(value.value()).map_err(|d| Self::corrupt(run_id, format!("{kind} {step}"), d))?;
             records.push((step.to_owned(), record));
         }
         Ok(records)
@@ -397,12 +430,13 @@ impl Journal {
     pub fn prune(&self, retention: Retention, now_ms: u64) -> Result<Vec<String>, JournalError> {
         let mut finished: Vec<RunSummary> =
             self.runs()?.into_iter().filter(|r| r.status.is_some_and(JournalStatus::is_final)).collect();
-        finished.sort_by(|a, b| b.last_checkpoint_ms.cmp(&a.last_checkpoint_ms));
+        finished.sort_by_key(|run| std::cmp::Reverse(run.last_checkpoint_ms));
         let doomed: Vec<RunSummary> = finished
             .into_iter()
             .enumerate()
             .filter(|(rank, run)| {
-                *rank >= retention.max_runs || now_ms.saturating_sub(run.last_checkpoint_ms) > retention.max_age_ms
+                *rank >= retention.max_runs
+                    || now_ms.saturating_sub(run.last_checkpoint_ms) > retention.max_age_ms
             })
             .map(|(_, run)| run)
             .collect();
@@ -415,9 +449,11 @@ impl Journal {
             let mut started = write.open_table(STARTED).map_err(|e| self.io(e))?;
             let mut completed = write.open_table(COMPLETED).map_err(|e| self.io(e))?;
             let mut keys = write.open_table(IDEMPOTENCY).map_err(|e| self.io(e))?;
+            let mut inputs = write.open_table(INPUTS).map_err(|e| self.io(e))?;
             for run in &doomed {
                 let id = run.run_id.as_str();
                 runs.remove(id).map_err(|e| self.io(e))?;
+                inputs.remove(id).map_err(|e| self.io(e))?;
                 if let Some(key) = &run.idempotency_key {
                     keys.remove(key.as_str()).map_err(|e| self.io(e))?;
                 }

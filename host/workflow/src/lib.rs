@@ -37,11 +37,11 @@ pub use check::{CheckReport, DEFAULT_MAX_DEPTH, DEFAULT_MAX_STEPS, WorkflowLimit
 pub use contract::{Schema, SchemaError};
 pub use definition::{OnFailure, WorkflowDefinition, WorkflowSpec};
 pub use durable::{DurableError, DurableOptions, DurableOutcome, IndeterminateStep, ResumeDecisions};
+pub use finding::{Finding, FindingKind, Severity};
 pub use journal::record::JournalStatus;
 pub use journal::{Journal, JournalError, Retention, RunSummary};
-pub use staging::{Staging, StagingError};
-pub use finding::{Finding, FindingKind, Severity};
 pub use prepared::{PrepareError, PreparedWorkflow};
 pub use progress::{ProgressSnapshot, RunProgress, StepPhase, StepSnapshot, Waiting};
 pub use run_result::{RunResult, RunStatus, StepError, StepReport, StepStatus};
 pub use runner::{DEFAULT_CANCEL_GRACE_MS, RunControl, RunOptions};
+pub use staging::{Staging, StagingError};

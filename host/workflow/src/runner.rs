@@ -21,9 +21,9 @@ use symphony_types::payload::{CallRequest, CancelToken, Payload};
 
 use crate::checkpoints::Checkpoints;
 use crate::contracted::check_output;
+use crate::definition::OnFailure;
 use crate::journal::JournalError;
 use crate::journal::record::CompletedAs;
-use crate::definition::OnFailure;
 use crate::mapping::Source;
 use crate::prepared::PreparedWorkflow;
 use crate::progress::{RunProgress, StepPhase, Waiting};
@@ -123,7 +123,13 @@ impl PreparedWorkflow {
             Err(error) => {
                 let reports = self.steps.iter().map(|s| StepReport::not_run(&s.id, &s.extension)).collect();
                 let reason = format!("cannot stage the output directory: {error}");
-                return self.finish(reports, RunStatus::Failed, Some(reason), Instant::now(), control.progress());
+                return self.finish(
+                    reports,
+                    RunStatus::Failed,
+                    Some(reason),
+                    Instant::now(),
+                    control.progress(),
+                );
             }
         };
         let (mut result, _) = self.run_with(conductor, &input, control, options, &checkpoints).await;
@@ -196,12 +202,23 @@ impl PreparedWorkflow {
                         }
                         progress.set_phase(index, StepPhase::Running);
                         running[index] = true;
-                        in_flight.push(self.execute(index, payload, conductor, control, checkpoints.staging_dir()));
+                        in_flight.push(self.execute(
+                            index,
+                            payload,
+                            conductor,
+                            control,
+                            checkpoints.staging_dir(),
+                        ));
                     }
                     Err(error) => {
                         let outcome = refused(&self.steps[index].info.id, error);
                         let finished = Finished { index, outcome, waited_ms: 0, wall_ms: 0 };
-                        let mut state = Settling { reports: &mut reports, payloads: &mut payloads, unmet: &mut unmet, ready: &mut ready };
+                        let mut state = Settling {
+                            reports: &mut reports,
+                            payloads: &mut payloads,
+                            unmet: &mut unmet,
+                            ready: &mut ready,
+                        };
                         match self.settle(finished, control, checkpoints, &mut state) {
                             Ok(stop) => failed |= stop,
                             Err(error) => journal_error = Some(error),
@@ -454,7 +471,8 @@ impl PreparedWorkflow {
         };
         control.progress().set_phase(index, phase_of(report.status));
         if let Some(payload) = handed_on {
-            let completed_as = if report.status == StepStatus::Skipped { CompletedAs::Skipped } else { CompletedAs::Ok };
+            let completed_as =
+                if report.status == StepStatus::Skipped { CompletedAs::Skipped } else { CompletedAs::Ok };
             // Durable before any dependent is released.
             checkpoints.completed(step, report, completed_as, &payload)?;
             payloads[index] = Some(payload);

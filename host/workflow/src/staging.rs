@@ -129,15 +129,23 @@ impl Staging {
                 true
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::rename(&self.root, &self.output_dir).map_err(io("cannot move staging to", &self.output_dir))?;
+                std::fs::rename(&self.root, &self.output_dir)
+                    .map_err(io("cannot move staging to", &self.output_dir))?;
                 false
             }
-            Err(e) => return Err(StagingError::Io { what: "cannot stat", path: self.output_dir.clone(), source: e }),
+            Err(e) => {
+                return Err(StagingError::Io {
+                    what: "cannot stat",
+                    path: self.output_dir.clone(),
+                    source: e,
+                });
+            }
         };
         File::open(parent).and_then(|dir| dir.sync_all()).map_err(io("cannot sync", parent))?;
         if replaced {
             // The previous tree now sits where the staging was.
-            std::fs::remove_dir_all(&self.root).map_err(io("cannot remove the replaced tree at", &self.root))?;
+            std::fs::remove_dir_all(&self.root)
+                .map_err(io("cannot remove the replaced tree at", &self.root))?;
         }
         self.remove_empty_parent();
         Ok(())
@@ -151,7 +159,13 @@ impl Staging {
         match std::fs::remove_dir_all(&self.root) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StagingError::Io { what: "cannot remove staging", path: self.root.clone(), source: e }),
+            Err(e) => {
+                return Err(StagingError::Io {
+                    what: "cannot remove staging",
+                    path: self.root.clone(),
+                    source: e,
+                });
+            }
         }
         self.remove_empty_parent();
         Ok(())

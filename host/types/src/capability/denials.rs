@@ -31,6 +31,8 @@ pub enum CapabilityKind {
     Network,
     /// Host name lookups (`wasi:sockets/ip-name-lookup`).
     NameLookup,
+    /// A workflow run's staging directory (`/output`).
+    WorkflowOutput,
 }
 
 impl std::fmt::Display for CapabilityKind {
@@ -43,6 +45,7 @@ impl std::fmt::Display for CapabilityKind {
             Self::Stdio => "stdio",
             Self::Network => "network",
             Self::NameLookup => "name_lookup",
+            Self::WorkflowOutput => "workflow_output",
         })
     }
 }
@@ -144,6 +147,13 @@ mod tests {
         let total: u64 =
             denials.iter().filter(|d| d.capability == CapabilityKind::Network).map(|d| d.attempts).sum();
         assert_eq!(total, 200);
+    }
+
+    #[test]
+    fn kinds_display_as_they_serialise() {
+        let kind = CapabilityKind::WorkflowOutput;
+        assert_eq!(kind.to_string(), "workflow_output");
+        assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!("workflow_output"));
     }
 
     #[test]

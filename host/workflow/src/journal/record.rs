@@ -82,8 +82,6 @@ pub struct RunRecord {
     pub definition_sha256: String,
     /// How many steps the definition has.
     pub step_count: u32,
-    /// The workflow input.
-    pub input: StoredPayload,
     /// The caller's idempotency key, when it gave one.
     pub idempotency_key: Option<String>,
     /// Where it stands.

@@ -11,7 +11,6 @@ fn run(id: &str, key: Option<&str>) -> RunRecord {
         version: "1.0.0".into(),
         definition_sha256: "ab".repeat(32),
         step_count: 3,
-        input: StoredPayload { content_type: "application/json".into(), bytes: b"{}".to_vec() },
         idempotency_key: key.map(str::to_owned),
         status: JournalStatus::Running,
         created_ms: 1_000,
@@ -21,6 +20,10 @@ fn run(id: &str, key: Option<&str>) -> RunRecord {
         staged_inode: None,
         result_json: None,
     }
+}
+
+fn input() -> StoredPayload {
+    StoredPayload { content_type: "application/json".into(), bytes: b"{}".to_vec() }
 }
 
 fn completed(output: &str) -> CompletedRecord {
@@ -44,15 +47,21 @@ fn records_survive_reopening_and_a_step_completes_once() {
     let path = Journal::default_path(dir.path());
     {
         let journal = Journal::open(&path).unwrap();
-        journal.begin_run(&run("r1", Some("key-1"))).unwrap();
+        journal.begin_run(&run("r1", Some("key-1")), &input()).unwrap();
         assert_eq!(journal.record_started("r1", "extract", "h", false).unwrap(), 1);
         journal.record_completed("r1", "extract", &completed("{\"body\":1}")).unwrap();
         let again = journal.record_completed("r1", "extract", &completed("{\"body\":2}"));
-        assert!(matches!(again, Err(JournalError::AlreadyCompleted { ref step, .. }) if step == "extract"), "{again:?}");
+        assert!(
+            matches!(again, Err(JournalError::AlreadyCompleted { ref step, .. }) if step == "extract"),
+            "{again:?}"
+        );
         assert_eq!(journal.record_started("r1", "summarize", "h", true).unwrap(), 1);
         assert_eq!(journal.record_started("r1", "summarize", "h", true).unwrap(), 2);
-        let taken = journal.begin_run(&run("r2", Some("key-1")));
-        assert!(matches!(taken, Err(JournalError::KeyTaken { ref run_id, .. }) if run_id == "r1"), "{taken:?}");
+        let taken = journal.begin_run(&run("r2", Some("key-1")), &input());
+        assert!(
+            matches!(taken, Err(JournalError::KeyTaken { ref run_id, .. }) if run_id == "r1"),
+            "{taken:?}"
+        );
     }
     let journal = Journal::open(&path).unwrap();
     let loaded = journal.load("r1").unwrap();
@@ -69,7 +78,7 @@ fn records_survive_reopening_and_a_step_completes_once() {
 fn a_flipped_byte_makes_the_run_corrupt() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::open(&Journal::default_path(dir.path())).unwrap();
-    journal.begin_run(&run("r1", None)).unwrap();
+    journal.begin_run(&run("r1", None), &input()).unwrap();
     journal.record_completed("r1", "extract", &completed("{\"body\":1}")).unwrap();
     let write = journal.db.begin_write().unwrap();
     {
@@ -103,7 +112,7 @@ fn pruning_removes_old_and_surplus_finished_runs_only() {
         let mut record = run(id, Some(id));
         record.status = status;
         record.updated_ms = at;
-        journal.begin_run(&record).unwrap();
+        journal.begin_run(&record, &input()).unwrap();
         journal.record_completed(id, "extract", &completed("1")).unwrap();
     }
     let removed = journal.prune(Retention { max_age_ms: 50_000, max_runs: 1 }, 100_000).unwrap();
