@@ -511,11 +511,15 @@ mod tests {
     fn workflow_dirs_and_limits_are_read_relative_to_the_file_and_zero_limits_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("symphony.toml");
-        std::fs::write(&path, "workflow_dirs = [\"flows\"]\n[workflows]\nmax_steps = 3\nmax_depth = 2\n")
-            .unwrap();
+        std::fs::write(
+            &path,
+            "workflow_dirs = [\"flows\"]\n[workflows]\nmax_steps = 3\nmax_depth = 2\nretain_runs = 5\nretain_for_hours = 2\n",
+        )
+        .unwrap();
         let config = PlatformConfig::load(Some(&path)).unwrap();
         assert_eq!(config.workflow_dirs, vec![dir.path().join("flows")]);
         assert_eq!((config.workflows.max_steps, config.workflows.max_depth), (3, 2));
+        assert_eq!((config.workflows.retain_runs, config.workflows.retain_for_hours), (5, 2));
         std::fs::write(&path, "[workflows]\nmax_depth = 0\n").unwrap();
         let err = PlatformConfig::load(Some(&path)).err();
         assert_eq!(err.as_ref().and_then(|e| e.field.as_deref()), Some("workflows.max_depth"));

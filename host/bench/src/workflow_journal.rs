@@ -93,7 +93,7 @@ fn checkpoints(journal: &Journal, count: usize) -> Result<Samples, BenchError> {
         result_json: None,
     };
     let input = StoredPayload { content_type: "application/json".to_owned(), bytes: b"{}".to_vec() };
-    journal.begin_run(&run, &input).map_err(journal_error)?;
+    journal.begin_run(&run, &input, false).map_err(journal_error)?;
     let output = br#"{"words":9120,"lines":640,"chars":65536,"bytes":65536}"#.to_vec();
     let mut samples = Samples::with_capacity(count);
     for step in 0..count {

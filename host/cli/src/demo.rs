@@ -62,7 +62,8 @@ fn limit_hit(error: &HostError, usage: &Usage) -> Option<String> {
     })
 }
 
-pub(crate) async fn run(config: PlatformConfig, state_dir: &Path) -> ExitCode {
+pub(crate) async fn run(mut config: PlatformConfig, state_dir: &Path) -> ExitCode {
+    super::demo_durable::grant(&mut config);
     println!("building sample extensions (first time: about a minute)…");
     if let Err(e) = build::build_all(&config, state_dir, Vec::new(), true) {
         eprintln!("error: {e}");
@@ -136,6 +137,7 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path) -> ExitCode {
     unexpected += super::demo_conductor::run(runtime).await;
     unexpected += super::demo_health::run(&platform).await;
     unexpected += super::demo_workflow::run(&platform).await;
+    unexpected += super::demo_durable::run(&platform).await;
     println!();
     if unexpected == 0 {
         println!("every hostile extension was contained with a typed error; the host kept serving.");

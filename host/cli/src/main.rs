@@ -10,6 +10,7 @@ mod check;
 mod command_error;
 mod demo;
 mod demo_conductor;
+mod demo_durable;
 mod demo_health;
 mod demo_workflow;
 mod display;

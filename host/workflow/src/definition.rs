@@ -398,6 +398,25 @@ mod tests {
     }
 
     #[test]
+    fn the_output_directory_resolves_beside_the_definition_and_must_name_one() {
+        let wf = WorkflowDefinition::parse(
+            Path::new("flows/gen.toml"),
+            "name = \"g\"\noutput_dir = \"out/src\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(wf.output_dir.as_deref(), Some(Path::new("flows/out/src")));
+        let err = parse("name = \"g\"\noutput_dir = \"..\"\n").err();
+        assert_eq!(err.as_ref().and_then(|e| e.field.as_deref()), Some("output_dir"));
+        assert_eq!(err.as_ref().and_then(|e| e.line), Some(2));
+        let (a, b) = (parse("name = \"g\"\n").unwrap_or_else(|e| panic!("{e}")), parse("name = \"g\" \n"));
+        assert_ne!(
+            a.sha256,
+            b.unwrap_or_else(|e| panic!("{e}")).sha256,
+            "the hash is of the text as written"
+        );
+    }
+
+    #[test]
     fn steps_parse_with_default_inputs() {
         let wf = parse(
             "name = \"w\"\n[[steps]]\nid = \"a\"\nextension = \"echo\"\n\n[[steps]]\nid = \"b\"\nextension = \"echo\"\nneeds = [\"a\"]\n",

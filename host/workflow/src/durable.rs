@@ -115,6 +115,14 @@ pub enum DurableError {
         /// The steps.
         steps: Vec<IndeterminateStep>,
     },
+    /// The idempotency key names a run started with another input.
+    #[error("idempotency key `{key}` names run `{run_id}`, which was started with another input")]
+    KeyReused {
+        /// The key.
+        key: String,
+        /// The run it names.
+        run_id: String,
+    },
     /// A decision names a step that is not indeterminate in this run.
     #[error("run `{run_id}`: step `{step}` is not indeterminate (nothing to decide)")]
     NotIndeterminate {
@@ -144,6 +152,12 @@ impl PreparedWorkflow {
         if let Some(key) = &durable.idempotency_key
             && let Some(run_id) = journal.run_for_key(key)?
         {
+            // The key names one request: the same key with another input is a caller's mistake,
+            // not a resume.
+            let earlier = journal.load(&run_id)?;
+            if earlier.input != StoredPayload::from(&input) {
+                return Err(DurableError::KeyReused { key: key.clone(), run_id });
+            }
             return self
                 .resume(conductor, journal, &run_id, control, options, &ResumeDecisions::default())
                 .await;
@@ -166,9 +180,10 @@ impl PreparedWorkflow {
             staged_inode: None,
             result_json: None,
         };
-        let staging = self.staging(&record)?;
         let input = StoredPayload::from(&input);
-        journal.begin_run(&record, &input)?;
+        // Recorded before the staging exists: a crash in between leaves nothing unaccounted for.
+        journal.begin_run(&record, &input, record.output_dir.is_some())?;
+        let staging = self.staging(&record)?;
         let loaded = JournaledRun { run: record, input, started: Vec::new(), completed: Vec::new() };
         self.go_on(conductor, journal, loaded, staging, control, options).await
     }

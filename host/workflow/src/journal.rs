@@ -26,7 +26,7 @@ use self::record::{
 /// File name under the state directory.
 pub const JOURNAL_FILE: &str = "journal.redb";
 /// How long opening waits for another process holding the journal, in milliseconds.
-pub const OPEN_WAIT_MS: u64 = 5_000;
+pub const OPEN_WAIT_MS: u64 = 30_000;
 const OPEN_RETRY_MS: u64 = 25;
 
 const RUNS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("runs");
@@ -203,16 +203,25 @@ impl Journal {
         JournalError::Corrupt { run_id: run_id.to_owned(), record, damage }
     }
 
-    /// Record a new run (and its idempotency key).
+    /// Record a new run (and its idempotency key), fsync'd when `durable`.
     ///
     /// # Errors
     /// [`JournalError::KeyTaken`] when its key names another run; [`JournalError::Io`].
-    pub fn begin_run(&self, run: &RunRecord, input: &StoredPayload) -> Result<(), JournalError> {
+    pub fn begin_run(
+        &self,
+        run: &RunRecord,
+        input: &StoredPayload,
+        durable: bool,
+    ) -> Result<(), JournalError> {
         let mut write = self.db.begin_write().map_err(|e| self.io(e))?;
-        // Not fsync'd on its own: the first durable commit of the run (a completion, or the
-        // start of a non-idempotent step) carries it to disk. A crash before then loses a run
-        // that had committed nothing, and its key: running again starts it afresh.
-        write.set_durability(Durability::None).map_err(|e| self.io(e))?;
+        // Unless `durable`, not fsync'd on its own: the first durable commit of the run (a
+        // completion, or the start of a non-idempotent step) carries it to disk. A crash before
+        // then loses a run that had committed nothing, and its key: running again starts it
+        // afresh. A run with a staging directory is durable from the start, so its staging is
+        // never left behind by a run the journal forgot.
+        if !durable {
+            write.set_durability(Durability::None).map_err(|e| self.io(e))?;
+        }
         {
             if let Some(key) = &run.idempotency_key {
                 let mut keys = write.open_table(IDEMPOTENCY).map_err(|e| self.io(e))?;

@@ -24,7 +24,6 @@ use crate::contracted::check_output;
 use crate::definition::OnFailure;
 use crate::journal::JournalError;
 use crate::journal::record::CompletedAs;
-use crate::mapping::Source;
 use crate::prepared::PreparedWorkflow;
 use crate::progress::{RunProgress, StepPhase, Waiting};
 use crate::run_result::{RunResult, RunStatus, StepError, StepReport, StepStatus};
@@ -160,7 +159,7 @@ impl PreparedWorkflow {
             progress
                 .set_estimate(index, typical.map(|us| us.div_ceil(1_000)).or(step.info.expected_latency_ms));
         }
-        let input_json = match parse_input(input, self.definition.input_schema.as_ref()) {
+        let input_json = match step_input::parse_input(input, self.definition.input_schema.as_ref()) {
             Ok(json) => json,
             Err(reason) => {
                 let mut result = self.finish(reports, RunStatus::Failed, Some(reason), started, progress);
@@ -266,61 +265,6 @@ impl PreparedWorkflow {
         let mut result = self.finish(reports, status, None, started, progress);
         result.run_id = checkpoints.run_id().map(str::to_owned);
         (result, journal_error)
-    }
-
-    /// Assemble step `index`'s input from the workflow input and its producers' outputs, and
-    /// check it against the step's input schema where no producer-side check already did.
-    fn build_input(
-        &self,
-        index: usize,
-        input: &Payload,
-        input_json: &Option<Value>,
-        payloads: &[Option<Payload>],
-        reports: &[StepReport],
-    ) -> Result<Payload, ConductorError> {
-        let step = &self.steps[index];
-        let position = |id: &str| self.definition.step_index(id);
-        let violation = |from: String, pointer: String, reason: String| ConductorError::ContractViolation {
-            from,
-            to: step.id.to_string(),
-            pointer,
-            reason,
-        };
-        // One whole output handed on as it is: its consumer check ran on the producer's side.
-        if let Some(Source::Step(producer)) = step.input.whole()
-            && let Some(payload) = position(producer).and_then(|p| payloads[p].clone())
-        {
-            return Ok(payload);
-        }
-        if step.input.whole() == Some(&Source::Input) {
-            if let (Some(schema), Some(json)) = (&step.info.input_schema, input_json)
-                && let Err(broken) = schema.check(json)
-            {
-                return Err(violation("$input".to_owned(), broken.pointer, broken.reason));
-            }
-            return Ok(input.clone());
-        }
-        let read = |source: &Source| match source {
-            Source::Input => input_json.as_ref(),
-            Source::Step(id) => position(id).and_then(|p| reports[p].output.as_ref()),
-        };
-        let value = step.input.evaluate(&read).map_err(|missing| {
-            let from = match &missing.source {
-                Source::Input => "$input".to_owned(),
-                Source::Step(id) => id.clone(),
-            };
-            violation(
-                from,
-                missing.pointer.clone(),
-                format!("`{}{}` is not there", missing.source, missing.pointer),
-            )
-        })?;
-        if let Some(schema) = &step.info.input_schema
-            && let Err(broken) = schema.check(&value)
-        {
-            return Err(violation("$input".to_owned(), broken.pointer, broken.reason));
-        }
-        Payload::json(&value).map_err(|e| violation("$input".into(), String::new(), e.to_string()))
     }
 
     /// One step through the conductor, waiting for an open breaker or a quarantine when it
@@ -546,22 +490,6 @@ impl PreparedWorkflow {
     }
 }
 
-/// Parse the workflow input as JSON and check it against the workflow's input schema.
-fn parse_input(input: &Payload, schema: Option<&crate::contract::Schema>) -> Result<Option<Value>, String> {
-    let json = match input.to_json() {
-        Ok(json) => Some(json),
-        Err(_) if schema.is_none() => None,
-        Err(e) => return Err(format!("the input is not JSON: {e}")),
-    };
-    if let (Some(schema), Some(json)) = (schema, &json)
-        && let Err(broken) = schema.check(json)
-    {
-        let at = if broken.pointer.is_empty() { "the input".to_owned() } else { broken.pointer };
-        return Err(format!("{at} does not match the workflow's input schema: {}", broken.reason));
-    }
-    Ok(json)
-}
-
 /// When `refusal` names a wait that ends before `deadline`: why, on which extension, how long.
 fn recovery_wait(refusal: &ConductorError, deadline: Instant) -> Option<(&'static str, String, Duration)> {
     let (reason, extension, after_ms) = match refusal {
@@ -619,6 +547,8 @@ fn phase_of(status: StepStatus) -> StepPhase {
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
+
+mod step_input;
 
 #[cfg(test)]
 mod tests;

@@ -47,7 +47,7 @@ fn records_survive_reopening_and_a_step_completes_once() {
     let path = Journal::default_path(dir.path());
     {
         let journal = Journal::open(&path).unwrap();
-        journal.begin_run(&run("r1", Some("key-1")), &input()).unwrap();
+        journal.begin_run(&run("r1", Some("key-1")), &input(), false).unwrap();
         assert_eq!(journal.record_started("r1", "extract", "h", false).unwrap(), 1);
         journal.record_completed("r1", "extract", &completed("{\"body\":1}")).unwrap();
         let again = journal.record_completed("r1", "extract", &completed("{\"body\":2}"));
@@ -57,7 +57,7 @@ fn records_survive_reopening_and_a_step_completes_once() {
         );
         assert_eq!(journal.record_started("r1", "summarize", "h", true).unwrap(), 1);
         assert_eq!(journal.record_started("r1", "summarize", "h", true).unwrap(), 2);
-        let taken = journal.begin_run(&run("r2", Some("key-1")), &input());
+        let taken = journal.begin_run(&run("r2", Some("key-1")), &input(), false);
         assert!(
             matches!(taken, Err(JournalError::KeyTaken { ref run_id, .. }) if run_id == "r1"),
             "{taken:?}"
@@ -78,7 +78,7 @@ fn records_survive_reopening_and_a_step_completes_once() {
 fn a_flipped_byte_makes_the_run_corrupt() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::open(&Journal::default_path(dir.path())).unwrap();
-    journal.begin_run(&run("r1", None), &input()).unwrap();
+    journal.begin_run(&run("r1", None), &input(), false).unwrap();
     journal.record_completed("r1", "extract", &completed("{\"body\":1}")).unwrap();
     let write = journal.db.begin_write().unwrap();
     {
@@ -112,7 +112,7 @@ fn pruning_removes_old_and_surplus_finished_runs_only() {
         let mut record = run(id, Some(id));
         record.status = status;
         record.updated_ms = at;
-        journal.begin_run(&record, &input()).unwrap();
+        journal.begin_run(&record, &input(), false).unwrap();
         journal.record_completed(id, "extract", &completed("1")).unwrap();
     }
     let removed = journal.prune(Retention { max_age_ms: 50_000, max_runs: 1 }, 100_000).unwrap();
