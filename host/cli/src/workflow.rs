@@ -2,7 +2,7 @@
 //! `file:line: severity: step: …`), `run WORKFLOW [--input JSON | --input-file F] [--json]
 //! [--idempotency-key K] [--output-dir D]` (checkpointed in the state directory's journal, live
 //! progress on stderr, Ctrl-C cancels with finished steps kept), `list`, and the journal's
-//! commands in [`workflow_runs`](super::workflow_runs): `resume`, `runs`, `prune`.
+//! commands in `workflow_runs`: `resume`, `runs`, `prune`.
 //! A WORKFLOW is a definition file or the name of one in the configured `workflow_dirs`.
 //!
 //! Exit codes: 0 when the check is clean (warnings allowed) or the run succeeded; 1 when the

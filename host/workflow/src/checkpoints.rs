@@ -1,4 +1,4 @@
-//! [`Checkpoints`]: what the runner records as a run goes, and what it restores on a resume —
+//! `Checkpoints`: what the runner records as a run goes, and what it restores on a resume —
 //! the journal's `started` and `completed` records and the run's staging directory. A run
 //! without a journal (`PreparedWorkflow::run`) has the same staging, and nothing recorded.
 

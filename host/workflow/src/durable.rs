@@ -353,7 +353,9 @@ impl PreparedWorkflow {
                 run.status = JournalStatus::Failed;
             }
             // Kept for a resume, staging and all.
-            RunStatus::Cancelled | RunStatus::Interrupted => run.status = JournalStatus::Cancelled,
+            RunStatus::Cancelled => run.status = JournalStatus::Cancelled,
+            // (A journal failure returned above; should one be reported here, it stays resumable.)
+            RunStatus::Interrupted => run.status = JournalStatus::Running,
         }
         run.result_json = Some(result_json);
         journal.update_run(&run)?;

@@ -96,7 +96,8 @@ impl Staging {
         std::fs::symlink_metadata(&self.output_dir).is_ok_and(|m| m.ino() == staged_inode)
     }
 
-    /// fsync every staged file and directory, so what is published is on disk.
+    /// fsync every staged file and directory, so what is published is on disk; anything else
+    /// (a symlink, a fifo) is removed, so only files and directories are published.
     ///
     /// # Errors
     /// [`StagingError::Io`].
@@ -197,6 +198,11 @@ fn sync_tree(dir: &Path) -> Result<(), StagingError> {
             sync_tree(&path)?;
         } else if kind.is_file() {
             File::open(&path).and_then(|f| f.sync_all()).map_err(io("cannot sync", &path))?;
+        } else {
+            // Outputs are files and directories: a symlink a guest made (it could point
+            // anywhere once published) or any other special file is not published.
+            tracing::warn!(path = %path.display(), "staged entry is not a file or directory: left out");
+            std::fs::remove_file(&path).map_err(io("cannot remove", &path))?;
         }
     }
     File::open(dir).and_then(|d| d.sync_all()).map_err(io("cannot sync", dir))
@@ -243,6 +249,7 @@ mod tests {
         run.prepare().unwrap();
         std::fs::create_dir_all(run.root().join("src")).unwrap();
         std::fs::write(run.root().join("src/new.rs"), "fn main() {}").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", run.root().join("src/sneaky")).unwrap();
         let inode = run.staged_inode().unwrap();
         assert!(!run.is_published(inode));
         run.sync().unwrap();
