@@ -48,8 +48,17 @@ impl Platform {
     /// [`JournalError::NoStateDir`] for a platform without a state directory;
     /// [`JournalError::Busy`] when another process holds it; [`JournalError::Io`].
     pub fn open_journal(&self) -> Result<Journal, JournalError> {
+        self.open_journal_within(std::time::Duration::from_millis(symphony_workflow::journal::OPEN_WAIT_MS))
+    }
+
+    /// [`open_journal`](Self::open_journal), waiting at most `wait` for another holder (a
+    /// listing need not wait for a whole run).
+    ///
+    /// # Errors
+    /// As [`open_journal`](Self::open_journal).
+    pub fn open_journal_within(&self, wait: std::time::Duration) -> Result<Journal, JournalError> {
         let state = self.runtime().state().ok_or(JournalError::NoStateDir)?;
-        Journal::open(&Journal::default_path(state.path()))
+        Journal::open_within(&Journal::default_path(state.path()), wait)
     }
 
     /// The retention configured for finished runs.

@@ -21,6 +21,9 @@ use symphony_host::workflow::{
     RunStatus,
 };
 
+/// How long `runs` and `prune` wait for a journal another process holds (a run in progress).
+const LISTING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Debug, Args)]
 pub(crate) struct ResumeArgs {
     /// The run's id (`symphony workflow runs` lists them).
@@ -151,7 +154,8 @@ pub(crate) async fn resume(platform: &Platform, args: ResumeArgs) -> ExitCode {
 }
 
 pub(crate) fn runs(platform: &Platform, as_json: bool) -> ExitCode {
-    let listed = platform.open_journal().and_then(|journal| platform.workflow_runs(&journal));
+    let listed =
+        platform.open_journal_within(LISTING_WAIT).and_then(|journal| platform.workflow_runs(&journal));
     let runs = match listed {
         Ok(runs) => runs,
         Err(e) => {
@@ -206,7 +210,10 @@ pub(crate) fn prune(platform: &Platform, args: &PruneArgs) -> ExitCode {
         max_runs: args.keep.unwrap_or(configured.max_runs),
         max_age_ms: args.older_than_hours.map_or(configured.max_age_ms, |h| h.saturating_mul(3_600_000)),
     };
-    match platform.open_journal().and_then(|journal| platform.prune_workflow_runs(&journal, retention)) {
+    match platform
+        .open_journal_within(LISTING_WAIT)
+        .and_then(|journal| platform.prune_workflow_runs(&journal, retention))
+    {
         Ok(removed) => {
             println!(
                 "pruned {} finished run(s){}",

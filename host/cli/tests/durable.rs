@@ -265,3 +265,12 @@ fn a_failed_run_leaves_the_output_directory_exactly_as_it_was() {
     let (_, runs, _) = symphony(state.path(), &["workflow", "runs", "--json"]);
     assert_eq!(runs[0]["status"], "failed", "{runs}");
 }
+
+#[test]
+fn a_journal_held_by_a_running_symphony_is_reported_busy_not_waited_on_forever() {
+    let state = state_dir();
+    let _held = Journal::open(&Journal::default_path(state.path())).expect("journal");
+    let (code, _, text) = symphony(state.path(), &["workflow", "runs"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("held by another symphony process"), "{text}");
+}

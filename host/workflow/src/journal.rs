@@ -43,7 +43,7 @@ pub enum JournalError {
     #[error("no state directory: durable runs need one (--state-dir)")]
     NoStateDir,
     /// Another process holds the journal (it is running or resuming a workflow).
-    #[error("the journal {} is held by another symphony process", path.display())]
+    #[error("the journal {} is held by another symphony process (a workflow run in progress); try again when it ends", path.display())]
     Busy {
         /// The journal file.
         path: PathBuf,
