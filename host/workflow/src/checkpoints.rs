@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 
@@ -36,6 +37,9 @@ pub(crate) struct Checkpoints<'j> {
     run_id: Option<String>,
     staging: Option<Staging>,
     restored: Vec<(String, CompletedRecord)>,
+    /// Completions of idempotent steps nothing depends on: committed with the run's status,
+    /// one fsync less per final step (a crash before that runs them again).
+    deferred: Mutex<Vec<(String, CompletedRecord)>>,
 }
 
 impl<'j> Checkpoints<'j> {
@@ -49,7 +53,7 @@ impl<'j> Checkpoints<'j> {
             }
             None => None,
         };
-        Ok(Self { journal: None, run_id: None, staging, restored: Vec::new() })
+        Ok(Self { journal: None, run_id: None, staging, restored: Vec::new(), deferred: Mutex::default() })
     }
 
     /// Recording run `run_id` in `journal`, with the completions it already holds.
@@ -59,7 +63,13 @@ impl<'j> Checkpoints<'j> {
         staging: Option<Staging>,
         restored: Vec<(String, CompletedRecord)>,
     ) -> Self {
-        Self { journal: Some(journal), run_id: Some(run_id.to_owned()), staging, restored }
+        Self {
+            journal: Some(journal),
+            run_id: Some(run_id.to_owned()),
+            staging,
+            restored,
+            deferred: Mutex::default(),
+        }
     }
 
     pub(crate) fn run_id(&self) -> Option<&str> {
@@ -103,7 +113,8 @@ impl<'j> Checkpoints<'j> {
         journal.record_started(run_id, &step.id, &sha256_hex(&input.bytes), !step.idempotent).map(drop)
     }
 
-    /// Commit `step`'s output, fsync'd, before anything that needs it starts.
+    /// Commit `step`'s output, fsync'd, before anything that needs it starts (for a final
+    /// idempotent step: deferred to the run's closing commit).
     pub(crate) fn completed(
         &self,
         step: &PreparedStep,
@@ -124,7 +135,16 @@ impl<'j> Checkpoints<'j> {
             wall_ms: report.wall_ms,
             completed_ms: now_ms(),
         };
+        if step.dependents.is_empty() && step.idempotent {
+            self.deferred.lock().unwrap_or_else(PoisonError::into_inner).push((step.id.to_string(), record));
+            return Ok(());
+        }
         journal.record_completed(run_id, &step.id, &record)
+    }
+
+    /// The deferred completions, for the transaction that records how the run ended.
+    pub(crate) fn take_deferred(&self) -> Vec<(String, CompletedRecord)> {
+        std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Without a journal: publish the staging when the run succeeded, remove it otherwise

@@ -231,7 +231,7 @@ impl PreparedWorkflow {
         }
         let staging = self.staging(&loaded.run)?;
         if run.status == JournalStatus::Publishing {
-            return self.finish_publishing(journal, loaded.run, staging.as_ref());
+            return self.finish_publishing(journal, loaded.run, staging.as_ref(), &[]);
         }
         self.decide(journal, &mut loaded, decisions)?;
         loaded.run.resumes = loaded.run.resumes.saturating_add(1);
@@ -329,6 +329,8 @@ impl PreparedWorkflow {
         if let Some(error) = interrupted {
             return Err(error.into());
         }
+        // Committed with the first record of how the run ended.
+        let deferred = checkpoints.take_deferred();
         let result_json = serde_json::to_string(&result).unwrap_or_default();
         run.updated_ms = now_ms();
         let staging_error = |source| DurableError::Staging { run_id: run.run_id.clone(), source };
@@ -341,9 +343,11 @@ impl PreparedWorkflow {
                     staging.sync().map_err(staging_error)?;
                     run.staged_inode = Some(staging.staged_inode().map_err(staging_error)?);
                     run.status = JournalStatus::Publishing;
-                    journal.update_run(&run)?;
+                    journal.update_run_with(&run, &deferred)?;
+                    self.finish_publishing(journal, run, Some(staging), &[])?;
+                } else {
+                    self.finish_publishing(journal, run, None, &deferred)?;
                 }
-                self.finish_publishing(journal, run, staging.as_ref())?;
                 return Ok(DurableOutcome::Ran(result));
             }
             RunStatus::Failed => {
@@ -358,7 +362,7 @@ impl PreparedWorkflow {
             RunStatus::Interrupted => run.status = JournalStatus::Running,
         }
         run.result_json = Some(result_json);
-        journal.update_run(&run)?;
+        journal.update_run_with(&run, &deferred)?;
         Ok(DurableOutcome::Ran(result))
     }
 
@@ -369,6 +373,7 @@ impl PreparedWorkflow {
         journal: &Journal,
         mut run: RunRecord,
         staging: Option<&Staging>,
+        deferred: &[(String, CompletedRecord)],
     ) -> Result<DurableOutcome, DurableError> {
         let staging_error = |source| DurableError::Staging { run_id: run.run_id.clone(), source };
         if let Some(staging) = staging {
@@ -381,7 +386,7 @@ impl PreparedWorkflow {
         }
         run.status = JournalStatus::Succeeded;
         run.updated_ms = now_ms();
-        journal.update_run(&run)?;
+        journal.update_run_with(&run, deferred)?;
         Ok(DurableOutcome::Finished {
             run_id: run.run_id.clone(),
             status: run.status,

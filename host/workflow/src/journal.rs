@@ -262,8 +262,35 @@ impl Journal {
     /// # Errors
     /// [`JournalError::Io`].
     pub fn update_run(&self, run: &RunRecord) -> Result<(), JournalError> {
+        self.update_run_with(run, &[])
+    }
+
+    /// [`update_run`](Self::update_run) with `completions` committed in the same transaction
+    /// (the run's last steps, which nothing waits on), each refused if one exists.
+    ///
+    /// # Errors
+    /// [`JournalError::AlreadyCompleted`]; [`JournalError::Io`].
+    pub fn update_run_with(
+        &self,
+        run: &RunRecord,
+        completions: &[(String, CompletedRecord)],
+    ) -> Result<(), JournalError> {
         let write = self.db.begin_write().map_err(|e| self.io(e))?;
         {
+            if !completions.is_empty() {
+                let mut completed = write.open_table(COMPLETED).map_err(|e| self.io(e))?;
+                for (step, record) in completions {
+                    let key = (run.run_id.as_str(), step.as_str());
+                    if completed.get(key).map_err(|e| self.io(e))?.is_some() {
+                        return Err(JournalError::AlreadyCompleted {
+                            run_id: run.run_id.clone(),
+                            step: step.clone(),
+                        });
+                    }
+                    let sealed = encode(record).map_err(|e| self.io(e))?;
+                    completed.insert(key, sealed.as_slice()).map_err(|e| self.io(e))?;
+                }
+            }
             let mut runs = write.open_table(RUNS).map_err(|e| self.io(e))?;
             let sealed = encode(run).map_err(|e| self.io(e))?;
             runs.insert(run.run_id.as_str(), sealed.as_slice()).map_err(|e| self.io(e))?;

@@ -57,6 +57,11 @@ fn records_survive_reopening_and_a_step_completes_once() {
         );
         assert_eq!(journal.record_started("r1", "summarize", "h", true).unwrap(), 1);
         assert_eq!(journal.record_started("r1", "summarize", "h", true).unwrap(), 2);
+        let mut finished = run("r1", Some("key-1"));
+        finished.status = JournalStatus::Succeeded;
+        let closing = journal.update_run_with(&finished, &[("extract".to_owned(), completed("{}"))]);
+        assert!(matches!(closing, Err(JournalError::AlreadyCompleted { .. })), "{closing:?}");
+        assert_eq!(journal.load("r1").unwrap().run.status, JournalStatus::Running, "refused whole");
         let taken = journal.begin_run(&run("r2", Some("key-1")), &input(), false);
         assert!(
             matches!(taken, Err(JournalError::KeyTaken { ref run_id, .. }) if run_id == "r1"),
