@@ -19,6 +19,7 @@ mod new;
 mod pin;
 mod run;
 mod scaffold;
+mod serve;
 mod served;
 mod table;
 mod workflow;
@@ -92,6 +93,8 @@ enum Command {
         #[command(subcommand)]
         action: workflow::WorkflowAction,
     },
+    /// Serve the platform over HTTP: invoke extensions, health, readiness (one live platform).
+    Serve(serve::ServeArgs),
     /// Trust a component as it is now: record its sha256 as the pin for its name@version.
     Pin {
         /// A manifest path, a directory holding one, or an extension name.
@@ -167,6 +170,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         }
         Command::Bench(args) => bench::run(config, &state_dir, args).await,
         Command::Workflow { action } => workflow::run(config, &state_dir, action).await,
+        Command::Serve(args) => serve::run(config, &state_dir, args).await,
         Command::New(args) => new::run(&args),
     }
 }

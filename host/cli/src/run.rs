@@ -125,7 +125,7 @@ fn usage_json(usage: &Usage) -> Value {
 }
 
 /// The one JSON object `--json` prints for a call through the conductor.
-fn conducted_json(outcome: &ConductedOutcome) -> Value {
+pub(crate) fn conducted_json(outcome: &ConductedOutcome) -> Value {
     let mut value = match &outcome.result {
         Ok(output) => json!({"status": "ok", "output": output_value(output)}),
         Err(err) => json!({"status": "error", "error": err.report()}),

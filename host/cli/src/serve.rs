@@ -1,0 +1,147 @@
+//! `symphony serve [--listen ADDR]`: one long-running process holding one [`Platform`], so
+//! breakers, baselines and quarantines are live across every caller. A JSON API under `/v1`
+//! (see [`routes`]), every error in one shape ([`api_error`]) with the status of its kind
+//! ([`http_status`]).
+//!
+//! Bad input never reaches an extension: unknown routes, names that are not `name` or
+//! `name@version`, bodies over `--max-body-bytes` (413) or slower than `--body-timeout-ms`
+//! (408) are refused first. Until tenants exist, serve listens on loopback only. SIGTERM or
+//! SIGINT stop it gracefully: `/readyz` turns 503, new connections are refused, in-flight calls
+//! get `--drain-ms` to finish, and the health history is flushed.
+//!
+//! Prints `listening on http://ADDR` on stdout once it accepts connections (with `--listen
+//! 127.0.0.1:0`, the port the system chose).
+
+pub(crate) mod api_error;
+pub(crate) mod http_status;
+pub(crate) mod routes;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::EXIT_UNUSABLE;
+use routes::{AppState, RequestLimits};
+use symphony_host::Platform;
+use symphony_host::config::PlatformConfig;
+
+/// Where serve listens by default.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+/// Largest request body by default, in bytes (1 MiB).
+pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+/// Time a request body may take to arrive by default, in milliseconds.
+pub(crate) const DEFAULT_BODY_TIMEOUT_MS: u64 = 10_000;
+/// Time in-flight requests get after SIGTERM by default, in milliseconds.
+pub(crate) const DEFAULT_DRAIN_MS: u64 = 10_000;
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (loopback only until tenants are configured).
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Time a request body may take to arrive, in milliseconds.
+    #[arg(long, default_value_t = DEFAULT_BODY_TIMEOUT_MS)]
+    body_timeout_ms: u64,
+    /// Time in-flight requests get to finish after SIGTERM/SIGINT, in milliseconds.
+    #[arg(long, default_value_t = DEFAULT_DRAIN_MS)]
+    drain_ms: u64,
+}
+
+fn unusable(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_UNUSABLE)
+}
+
+pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: ServeArgs) -> ExitCode {
+    if !args.listen.ip().is_loopback() {
+        return unusable(&format!(
+            "refusing to listen on {}: without tenants (API keys) serve listens on loopback only",
+            args.listen
+        ));
+    }
+    if args.max_body_bytes == 0 || args.body_timeout_ms == 0 {
+        return unusable("--max-body-bytes and --body-timeout-ms must be greater than 0");
+    }
+    let platform = match Platform::open(config, state_dir) {
+        Ok(platform) => platform,
+        Err(e) => return unusable(&e.to_string()),
+    };
+    let limits = RequestLimits { max_body_bytes: args.max_body_bytes, body_timeout_ms: args.body_timeout_ms };
+    let state = Arc::new(AppState::new(platform, limits));
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(listener) => listener,
+        Err(e) => return unusable(&format!("cannot listen on {}: {e}", args.listen)),
+    };
+    match listener.local_addr() {
+        Ok(addr) => println!("listening on http://{addr}"),
+        Err(e) => return unusable(&format!("cannot read the listening address: {e}")),
+    }
+    let _ = std::io::stdout().flush();
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, routes::router(Arc::clone(&state))).with_graceful_shutdown({
+        let mut stop = stop_rx.clone();
+        async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }
+    });
+    let mut serving = tokio::spawn(async move { server.await });
+    let outcome = tokio::select! {
+        joined = &mut serving => Some(joined),
+        () = shutdown_signal() => None,
+    };
+    let served = match outcome {
+        Some(joined) => joined,
+        None => {
+            eprintln!("stopping: draining in-flight requests for up to {} ms", args.drain_ms);
+            state.drain();
+            let _ = stop_tx.send(true);
+            match tokio::time::timeout(Duration::from_millis(args.drain_ms), &mut serving).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    eprintln!("warning: requests still in flight after {} ms were cut off", args.drain_ms);
+                    serving.abort();
+                    Ok(Ok(()))
+                }
+            }
+        }
+    };
+    if let Err(e) = state.platform().flush() {
+        eprintln!("warning: {e}");
+    }
+    match served {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => unusable(&format!("the server stopped: {e}")),
+        Err(e) => unusable(&format!("the server task failed: {e}")),
+    }
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

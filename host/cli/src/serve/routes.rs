@@ -1,0 +1,191 @@
+//! The routes of `symphony serve`, over one shared [`Platform`]:
+//!
+//! - `POST /v1/extensions/{ext}/invoke`: the body is the input (its `Content-Type` kept,
+//!   `application/json` when none); the answer is the `run --json` object (output, usage,
+//!   served_by, attempts, fallback, degraded, error), with the status of the error's kind;
+//! - `GET /v1/health`: every configured extension's health (status, breaker, quarantine,
+//!   baselines, recent anomalies), as `symphony health --json`;
+//! - `GET /healthz` (the process answers) and `GET /readyz` (the platform is open and not
+//!   draining);
+//! - anything else: `404` in the one error shape.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::api_error::{ApiError, Refusal};
+use crate::run::conducted_json;
+use symphony_host::{LoadedExtension, Platform};
+use symphony_types::error::CallError;
+use symphony_types::manifest::ExtensionManifest;
+use symphony_types::payload::{CallRequest, JSON_CONTENT_TYPE, Payload};
+
+/// What every request may send and how long it may take to send it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestLimits {
+    /// Largest body, in bytes.
+    pub(crate) max_body_bytes: usize,
+    /// Time the whole body may take to arrive, in milliseconds.
+    pub(crate) body_timeout_ms: u64,
+}
+
+/// What the handlers share.
+pub(crate) struct AppState {
+    platform: Platform,
+    /// Extensions loaded once, by the reference callers use.
+    loaded: Mutex<HashMap<String, Arc<LoadedExtension>>>,
+    limits: RequestLimits,
+    draining: AtomicBool,
+}
+
+impl AppState {
+    pub(crate) fn new(platform: Platform, limits: RequestLimits) -> Self {
+        Self { platform, loaded: Mutex::default(), limits, draining: AtomicBool::new(false) }
+    }
+
+    pub(crate) fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// Stop answering ready: a load balancer stops sending while in-flight calls finish.
+    pub(crate) fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    fn extension(&self, reference: &str) -> Result<Arc<LoadedExtension>, CallError> {
+        if let Some(loaded) = self.loaded.lock().unwrap_or_else(PoisonError::into_inner).get(reference) {
+            return Ok(Arc::clone(loaded));
+        }
+        let loaded = Arc::new(self.platform.load(reference)?);
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(reference.to_owned(), Arc::clone(&loaded));
+        Ok(loaded)
+    }
+}
+
+/// The service's router.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/extensions/{ext}/invoke", post(invoke))
+        .route("/v1/health", get(health))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(ready))
+        .fallback(|| async { ApiError::refused(Refusal::UnknownRoute, "no such route") })
+        .with_state(state)
+}
+
+/// Whether `reference` is a name (`[a-z0-9-]`) or `name@version`: nothing that could be a path.
+fn valid_reference(reference: &str) -> bool {
+    let (name, version) = reference.split_once('@').map_or((reference, None), |(n, v)| (n, Some(v)));
+    let name_ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let version_ok = version.is_none_or(|v| {
+        !v.is_empty()
+            && v.len() <= 64
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+    });
+    name_ok && version_ok
+}
+
+/// The body, within the size and time limits.
+async fn read_body(body: Body, limits: RequestLimits) -> Result<Vec<u8>, ApiError> {
+    let read = axum::body::to_bytes(body, limits.max_body_bytes);
+    match tokio::time::timeout(Duration::from_millis(limits.body_timeout_ms), read).await {
+        Err(_) => Err(ApiError::refused(
+            Refusal::BodyTimeout,
+            format!("the body did not arrive within {} ms", limits.body_timeout_ms),
+        )),
+        Ok(Ok(bytes)) => Ok(bytes.to_vec()),
+        Ok(Err(error)) => {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            Err(if too_large {
+                ApiError::refused(
+                    Refusal::BodyTooLarge,
+                    format!("the body is larger than {} bytes", limits.max_body_bytes),
+                )
+            } else {
+                ApiError::refused(Refusal::BodyUnreadable, format!("cannot read the body: {error}"))
+            })
+        }
+    }
+}
+
+async fn invoke(
+    State(state): State<Arc<AppState>>,
+    Path(reference): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if !valid_reference(&reference) {
+        return Err(ApiError::refused(
+            Refusal::BadExtensionName,
+            "an extension is named by `name` or `name@version` (lowercase letters, digits, `-`)",
+        ));
+    }
+    let bytes = read_body(body, state.limits).await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(JSON_CONTENT_TYPE)
+        .to_owned();
+    let extension = state.extension(&reference).map_err(|e| ApiError::call(&e))?;
+    let request = CallRequest::new(Payload::new(content_type, bytes));
+    let outcome = state.platform.call(&extension, request).await;
+    let body = conducted_json(&outcome);
+    match &outcome.result {
+        Ok(_) => Ok((StatusCode::OK, Json(body)).into_response()),
+        Err(error) => Err(ApiError::with_body(error, body)),
+    }
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let Some(monitor) = state.platform.monitor() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "error"}))).into_response();
+    };
+    let ids: Vec<String> = state
+        .platform
+        .runtime()
+        .manifest_paths()
+        .iter()
+        .filter_map(|path| ExtensionManifest::load(path).ok())
+        .map(|m| m.id())
+        .collect();
+    Json(json!({"extensions": monitor.report(&ids, Some(state.platform.conductor().breakers()))}))
+        .into_response()
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.draining.load(Ordering::SeqCst) {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "draining"}))).into_response()
+    } else {
+        Json(json!({"status": "ready"})).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_reference;
+
+    #[test]
+    fn only_names_and_versions_are_references() {
+        for good in ["echo", "summarize@1.0.0", "format-report", "a@1.0.0-rc.1+b"] {
+            assert!(valid_reference(good), "{good}");
+        }
+        for bad in ["", "..", "../etc", "Echo", "echo@", "echo/..", "echo@1.0/..", "a b", "%2e%2e"] {
+            assert!(!valid_reference(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! `symphony serve` over HTTP: a real server process on an ephemeral loopback port, real
+//! components behind it, real requests (`reqwest`, and a raw socket for a slow body). Every
+//! error comes in one JSON shape with the status of its kind; bad input is refused before any
+//! extension runs; SIGTERM drains and exits cleanly; a non-loopback address is refused.
+
+#![allow(clippy::expect_used)] // a failed expectation is the test failing
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// A `symphony serve` child on `127.0.0.1:0`, stopped (SIGKILL) when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    _state: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Self {
+        let state = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(root().join(".symphony/pins.toml"), state.path().join("pins.toml"))
+            .expect("the workspace's pins (tests/run.sh runs `symphony build` first)");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_symphony"))
+            .arg("--state-dir")
+            .arg(state.path())
+            .args(["--config", "sample-extensions/symphony.toml", "serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn symphony serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("the listening line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Self { base: base.to_owned(), child, _state: state }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    try_post(client, url, body).await.expect("response")
+}
+
+async fn try_post(
+    client: &reqwest::Client,
+    url: &str,
+    body: impl Into<reqwest::Body>,
+) -> Result<(u16, Value, reqwest::header::HeaderMap), reqwest::Error> {
+    let response = client.post(url).header("content-type", "application/json").body(body).send().await?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    Ok((status, response.json().await.unwrap_or(Value::Null), headers))
+}
+
+#[tokio::test]
+async fn invoke_answers_like_run_json_and_every_error_has_one_shape_and_its_status() {
+    let server = Server::start(&["--max-body-bytes", "4096"]);
+    let client = reqwest::Client::new();
+
+    let (status, body, _) = post(&client, &server.url("/v1/extensions/echo/invoke"), r#"{"a": 1}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["status"].as_str(), &body["output"]), (Some("ok"), &json!({"a": 1})));
+    assert_eq!(body["served_by"], "echo@1.0.0");
+    assert!(body["usage"]["fuel"].as_u64() > Some(0), "{body}");
+
+    // The guest's own typed refusal: 422, the run --json body with the guest's error.
+    let (status, body, _) = post(&client, &server.url("/v1/extensions/text-stats/invoke"), "{}").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["source"], "guest");
+    assert_eq!(body["error"]["kind"], "invalid_input");
+    assert_eq!(body["error"]["class"], "fatal");
+
+    let (status, body, _) = post(&client, &server.url("/v1/extensions/ecoh/invoke"), "{}").await;
+    assert_eq!((status, body["error"]["kind"].as_str()), (404, Some("extension_not_found")), "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("did you mean `echo`")), "{body}");
+
+    for name in ["..%2F..%2Fetc", "Echo", "echo@", "a%20b"] {
+        let (status, body, _) =
+            post(&client, &server.url(&format!("/v1/extensions/{name}/invoke")), "{}").await;
+        assert_eq!(
+            (status, body["error"]["kind"].as_str()),
+            (400, Some("bad_extension_name")),
+            "{name}: {body}"
+        );
+        assert_eq!(body["error"]["source"], "service");
+    }
+
+    let (status, body, _) = post(&client, &server.url("/v1/extensions/echo/invoke"), vec![b' '; 5_000]).await;
+    assert_eq!((status, body["error"]["kind"].as_str()), (413, Some("body_too_large")), "{body}");
+
+    let response = client.get(server.url("/v2/anything")).send().await.expect("response");
+    assert_eq!(response.status().as_u16(), 404);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["kind"], "unknown_route");
+
+    for (path, want) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let body: Value =
+            client.get(server.url(path)).send().await.expect("response").json().await.expect("json");
+        assert_eq!(body["status"], want, "{path}");
+    }
+    let health: Value =
+        client.get(server.url("/v1/health")).send().await.expect("health").json().await.expect("json");
+    let echo = health["extensions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|e| e["extension"] == "echo@1.0.0"))
+        .expect("echo in /v1/health");
+    assert_eq!(echo["calls"], 1, "exactly the one good call reached echo: {echo}");
+}
+
+#[test]
+fn a_body_slower_than_the_timeout_is_refused_with_408() {
+    let server = Server::start(&["--body-timeout-ms", "300"]);
+    let mut socket = TcpStream::connect(server.addr()).expect("connect");
+    socket.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let started = Instant::now();
+    write!(
+        socket,
+        "POST /v1/extensions/echo/invoke HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"a\":"
+    )
+    .expect("write");
+    let mut answer = String::new();
+    let mut buffer = [0u8; 4096];
+    while !answer.contains("body_timeout") {
+        let n = socket.read(&mut buffer).expect("the server answers before the client gives up");
+        assert!(n > 0, "closed without an answer: {answer}");
+        answer.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn sigterm_drains_and_exits_cleanly_and_a_public_address_is_refused() {
+    let mut server = Server::start(&[]);
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exited = loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exited.success(), "{exited:?}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_symphony"))
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .current_dir(root())
+        .output()
+        .expect("spawn");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback only"), "{out:?}");
+}
+
+/// SIGTERM to `server`, then how long until it exited and whether it exited 0.
+fn terminate(server: &mut Server) -> (Duration, bool) {
+    let started = Instant::now();
+    let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            return (started.elapsed(), status.success());
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "serve did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[tokio::test]
+async fn an_in_flight_call_finishes_within_the_drain_and_is_cut_beyond_it() {
+    // batch: 30 items of 50 ms, about 1.5 s on the guest's clock.
+    let slow = r#"{"items": 30, "item_ms": 50}"#;
+    for (drain_ms, finishes) in [("10000", true), ("100", false)] {
+        let mut server = Server::start(&["--drain-ms", drain_ms]);
+        let client = reqwest::Client::new();
+        let url = server.url("/v1/extensions/batch/invoke");
+        let call = tokio::spawn(async move { try_post(&client, &url, slow).await });
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let (took, clean) = tokio::task::spawn_blocking(move || {
+            let stopped = terminate(&mut server);
+            drop(server);
+            stopped
+        })
+        .await
+        .expect("join");
+        assert!(clean, "exit 0 after SIGTERM (drain {drain_ms} ms)");
+        match call.await.expect("join") {
+            Ok((status, body, _)) if finishes => {
+                assert_eq!((status, body["output"]["done"].as_u64()), (200, Some(30)), "{body}");
+            }
+            Ok((status, body, _)) => panic!("cut off after {took:?}, yet answered {status}: {body}"),
+            Err(e) if finishes => panic!("the drained call failed: {e}"),
+            Err(_) => {}
+        }
+    }
+}
