@@ -1,7 +1,7 @@
 //! `symphony serve [--listen ADDR]`: one long-running process holding one [`Platform`], so
 //! breakers, baselines and quarantines are live across every caller. A JSON API under `/v1`
 //! (see [`routes`]), every error in one shape ([`api_error`]) with the status of its kind
-//! ([`http_status`]).
+//! ([`http_status`]), Prometheus metrics at `/metrics` ([`metrics_route`]).
 //!
 //! Bad input never reaches an extension: unknown routes, names that are not `name` or
 //! `name@version`, bodies over `--max-body-bytes` (413) or slower than `--body-timeout-ms`
@@ -14,6 +14,7 @@
 
 pub(crate) mod api_error;
 pub(crate) mod http_status;
+pub(crate) mod metrics_route;
 pub(crate) mod routes;
 
 use std::io::Write;
@@ -74,8 +75,12 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: ServeArg
         Ok(platform) => platform,
         Err(e) => return unusable(&e.to_string()),
     };
+    let metrics = match metrics_route::install() {
+        Ok(handle) => handle,
+        Err(e) => return unusable(&format!("cannot start the metrics recorder: {e}")),
+    };
     let limits = RequestLimits { max_body_bytes: args.max_body_bytes, body_timeout_ms: args.body_timeout_ms };
-    let state = Arc::new(AppState::new(platform, limits));
+    let state = Arc::new(AppState::new(platform, metrics, limits));
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(e) => return unusable(&format!("cannot listen on {}: {e}", args.listen)),

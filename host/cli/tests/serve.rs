@@ -229,3 +229,54 @@ async fn an_in_flight_call_finishes_within_the_drain_and_is_cut_beyond_it() {
         }
     }
 }
+
+/// `name{labels}` → value, from Prometheus text (comments skipped); a line that does not
+/// parse fails the test.
+fn parse_metrics(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample: {line}"));
+            let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a value: {line}"));
+            (series.to_owned(), value)
+        })
+        .collect()
+}
+
+async fn scrape(client: &reqwest::Client, server: &Server) -> std::collections::BTreeMap<String, f64> {
+    let response = client.get(server.url("/metrics")).send().await.expect("scrape");
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
+    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    parse_metrics(&response.text().await.expect("text"))
+}
+
+#[tokio::test]
+async fn metrics_count_the_calls_made_by_outcome() {
+    let server = Server::start(&[]);
+    let client = reqwest::Client::new();
+    let before = scrape(&client, &server).await;
+    for _ in 0..3 {
+        let (status, _, _) = post(&client, &server.url("/v1/extensions/echo/invoke"), r#"{"n": 1}"#).await;
+        assert_eq!(status, 200);
+    }
+    let (status, _, _) = post(&client, &server.url("/v1/extensions/text-stats/invoke"), "{}").await;
+    assert_eq!(status, 422);
+    let after = scrape(&client, &server).await;
+    let delta =
+        |series: &str| after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0);
+    assert_eq!(
+        delta(r#"symphony_extension_calls_total{extension="echo@1.0.0",outcome="ok"}"#),
+        3.0,
+        "{after:?}"
+    );
+    assert_eq!(
+        delta(r#"symphony_extension_calls_total{extension="text-stats@1.0.0",outcome="invalid_input"}"#),
+        1.0
+    );
+    assert_eq!(delta(r#"symphony_extension_call_duration_seconds_count{extension="echo@1.0.0"}"#), 3.0);
+    assert!(delta(r#"symphony_extension_call_fuel_sum{extension="echo@1.0.0"}"#) > 0.0);
+    assert_eq!(after.get(r#"symphony_breaker_state{extension="echo@1.0.0"}"#), Some(&0.0), "closed");
+    assert_eq!(after.get(r#"symphony_extension_quarantined{extension="miner@1.0.0"}"#), Some(&0.0));
+    assert_eq!(after.get("symphony_reservation_in_use_bytes"), Some(&0.0), "nothing in flight");
+}

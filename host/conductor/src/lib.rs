@@ -9,6 +9,7 @@
 
 pub mod anomaly;
 pub mod breaker;
+pub mod call_metrics;
 pub mod clock;
 pub mod fallback;
 pub mod health;
@@ -205,6 +206,26 @@ impl Conductor {
     /// `last_good` fallback when `remember` (only routes with that step pay for hashing the
     /// input).
     async fn conduct(
+        &self,
+        profile: &str,
+        target: &dyn Invoke,
+        demand: Option<Demand>,
+        request: CallRequest,
+        remember: bool,
+    ) -> ConductedOutcome {
+        let started = std::time::Instant::now();
+        let outcome = self.conduct_once(profile, target, demand, request, remember).await;
+        call_metrics::record(
+            &outcome.served_by,
+            &outcome.result,
+            &outcome.usage,
+            outcome.attempts.len(),
+            started.elapsed(),
+        );
+        outcome
+    }
+
+    async fn conduct_once(
         &self,
         profile: &str,
         target: &dyn Invoke,

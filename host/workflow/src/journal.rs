@@ -295,7 +295,10 @@ impl Journal {
             let sealed = encode(run).map_err(|e| self.io(e))?;
             runs.insert(run.run_id.as_str(), sealed.as_slice()).map_err(|e| self.io(e))?;
         }
-        write.commit().map_err(|e| self.io(e))
+        let started = std::time::Instant::now();
+        write.commit().map_err(|e| self.io(e))?;
+        crate::run_metrics::checkpoint_committed(started.elapsed());
+        Ok(())
     }
 
     /// Record that `step` of `run_id` starts, returning its attempt number (1 the first time).
@@ -358,7 +361,10 @@ impl Journal {
             let sealed = encode(record).map_err(|e| self.io(e))?;
             completed.insert((run_id, step), sealed.as_slice()).map_err(|e| self.io(e))?;
         }
-        write.commit().map_err(|e| self.io(e))
+        let started = std::time::Instant::now();
+        write.commit().map_err(|e| self.io(e))?;
+        crate::run_metrics::checkpoint_committed(started.elapsed());
+        Ok(())
     }
 
     /// Everything the journal holds about `run_id`, every record checked.

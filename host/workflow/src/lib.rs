@@ -28,6 +28,7 @@ pub mod journal;
 pub mod mapping;
 pub mod prepared;
 pub mod progress;
+pub mod run_metrics;
 pub mod run_result;
 pub mod runner;
 pub mod staging;

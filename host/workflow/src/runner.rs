@@ -264,6 +264,7 @@ impl PreparedWorkflow {
         };
         let mut result = self.finish(reports, status, None, started, progress);
         result.run_id = checkpoints.run_id().map(str::to_owned);
+        crate::run_metrics::run_finished(&self.definition.name, status);
         (result, journal_error)
     }
 

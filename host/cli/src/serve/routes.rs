@@ -7,6 +7,7 @@
 //!   baselines, recent anomalies), as `symphony health --json`;
 //! - `GET /healthz` (the process answers) and `GET /readyz` (the platform is open and not
 //!   draining);
+//! - `GET /metrics`: Prometheus text ([`metrics_route`](super::metrics_route));
 //! - anything else: `404` in the one error shape.
 
 use std::collections::HashMap;
@@ -41,6 +42,7 @@ pub(crate) struct RequestLimits {
 /// What the handlers share.
 pub(crate) struct AppState {
     platform: Platform,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Extensions loaded once, by the reference callers use.
     loaded: Mutex<HashMap<String, Arc<LoadedExtension>>>,
     limits: RequestLimits,
@@ -48,12 +50,31 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    pub(crate) fn new(platform: Platform, limits: RequestLimits) -> Self {
-        Self { platform, loaded: Mutex::default(), limits, draining: AtomicBool::new(false) }
+    pub(crate) fn new(
+        platform: Platform,
+        metrics: metrics_exporter_prometheus::PrometheusHandle,
+        limits: RequestLimits,
+    ) -> Self {
+        Self { platform, metrics, loaded: Mutex::default(), limits, draining: AtomicBool::new(false) }
     }
 
     pub(crate) fn platform(&self) -> &Platform {
         &self.platform
+    }
+
+    pub(crate) fn metrics(&self) -> &metrics_exporter_prometheus::PrometheusHandle {
+        &self.metrics
+    }
+
+    /// Every configured extension's `name@version`, so never-called ones are reported too.
+    pub(crate) fn extension_ids(&self) -> Vec<String> {
+        self.platform
+            .runtime()
+            .manifest_paths()
+            .iter()
+            .filter_map(|path| ExtensionManifest::load(path).ok())
+            .map(|m| m.id())
+            .collect()
     }
 
     /// Stop answering ready: a load balancer stops sending while in-flight calls finish.
@@ -81,6 +102,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/health", get(health))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(super::metrics_route::scrape))
         .fallback(|| async { ApiError::refused(Refusal::UnknownRoute, "no such route") })
         .with_state(state)
 }
@@ -155,14 +177,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     let Some(monitor) = state.platform.monitor() else {
         return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "error"}))).into_response();
     };
-    let ids: Vec<String> = state
-        .platform
-        .runtime()
-        .manifest_paths()
-        .iter()
-        .filter_map(|path| ExtensionManifest::load(path).ok())
-        .map(|m| m.id())
-        .collect();
+    let ids = state.extension_ids();
     Json(json!({"extensions": monitor.report(&ids, Some(state.platform.conductor().breakers()))}))
         .into_response()
 }
