@@ -112,6 +112,8 @@ pub struct PlatformConfig {
     pub anomaly: AnomalyPolicy,
     /// The process-wide resource budget conducted calls reserve from (`[reservation]`).
     pub reservation: symphony_conductor::ReservationPolicy,
+    /// Who may call the served platform (`[[tenants]]`); none: serve stays on loopback.
+    pub tenants: Vec<crate::tenants::TenantConfig>,
 }
 
 impl Default for PlatformConfig {
@@ -127,6 +129,7 @@ impl Default for PlatformConfig {
             conductor: ConductorConfig::default(),
             anomaly: AnomalyPolicy::default(),
             reservation: symphony_conductor::ReservationPolicy::default(),
+            tenants: Vec::new(),
         }
     }
 }
@@ -150,6 +153,8 @@ struct ConfigFile {
     anomaly: AnomalyPolicy,
     #[serde(default)]
     reservation: symphony_conductor::ReservationPolicy,
+    #[serde(default)]
+    tenants: Vec<crate::tenants::TenantConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -307,6 +312,21 @@ impl PlatformConfig {
         file.anomaly
             .validate()
             .map_err(|(field, message)| ConfigFileError::at_field(path, &text, field, message))?;
+        if let Some((field, message)) = crate::tenants::invalid_field(&file.tenants) {
+            let index = field
+                .strip_prefix("tenants[")
+                .and_then(|rest| rest.split(']').next())
+                .and_then(|i| i.parse().ok())
+                .unwrap_or(0);
+            let line = crate::tenants::line_of(&text, index, &field);
+            return Err(ConfigFileError {
+                path: path.to_path_buf(),
+                line,
+                column: None,
+                field: Some(field),
+                message,
+            });
+        }
         Ok(Self {
             source: Some(path.to_path_buf()),
             workflow_dirs: match file.workflow_dirs {
@@ -334,6 +354,7 @@ impl PlatformConfig {
             conductor,
             anomaly: file.anomaly,
             reservation: file.reservation,
+            tenants: file.tenants,
         })
     }
 }

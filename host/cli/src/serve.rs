@@ -5,7 +5,8 @@
 //!
 //! Bad input never reaches an extension: unknown routes, names that are not `name` or
 //! `name@version`, bodies over `--max-body-bytes` (413) or slower than `--body-timeout-ms`
-//! (408) are refused first. Until tenants exist, serve listens on loopback only. SIGTERM or
+//! (408) are refused first. With `[[tenants]]` every request is authenticated and held to its
+//! tenant's allow-list and quotas ([`tenant_gate`]); without, serve listens on loopback only. SIGTERM or
 //! SIGINT stop it gracefully: `/readyz` turns 503, new connections are refused, in-flight calls
 //! get `--drain-ms` to finish, and the health history is flushed.
 //!
@@ -16,6 +17,7 @@ pub(crate) mod api_error;
 pub(crate) mod http_status;
 pub(crate) mod metrics_route;
 pub(crate) mod routes;
+pub(crate) mod tenant_gate;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -62,9 +64,9 @@ fn unusable(message: &str) -> ExitCode {
 }
 
 pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: ServeArgs) -> ExitCode {
-    if !args.listen.ip().is_loopback() {
+    if !args.listen.ip().is_loopback() && config.tenants.is_empty() {
         return unusable(&format!(
-            "refusing to listen on {}: without tenants (API keys) serve listens on loopback only",
+            "refusing to listen on {}: without [[tenants]] (API keys) serve listens on loopback only",
             args.listen
         ));
     }

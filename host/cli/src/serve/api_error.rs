@@ -24,6 +24,14 @@ pub(crate) enum Refusal {
     BodyTimeout,
     /// The body could not be read (400).
     BodyUnreadable,
+    /// No API key, or an unknown one (401).
+    Unauthenticated,
+    /// The tenant may not call this extension (403).
+    Forbidden,
+    /// The tenant spent its fuel per minute (429, `Retry-After`).
+    FuelQuota,
+    /// The tenant has as many calls in flight as its quota (429).
+    ConcurrencyQuota,
 }
 
 impl Refusal {
@@ -33,16 +41,24 @@ impl Refusal {
             Self::BadExtensionName | Self::BodyUnreadable => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::FuelQuota | Self::ConcurrencyQuota => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
-    fn kind(self) -> &'static str {
+    /// Stable snake_case kind.
+    pub(crate) fn kind(self) -> &'static str {
         match self {
             Self::UnknownRoute => "unknown_route",
             Self::BadExtensionName => "bad_extension_name",
             Self::BodyTooLarge => "body_too_large",
             Self::BodyTimeout => "body_timeout",
             Self::BodyUnreadable => "body_unreadable",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::FuelQuota => "fuel_quota",
+            Self::ConcurrencyQuota => "concurrency_quota",
         }
     }
 }
@@ -58,14 +74,25 @@ pub(crate) struct ApiError {
 impl ApiError {
     /// A refusal of the service's own, with a message for people.
     pub(crate) fn refused(refusal: Refusal, message: impl Into<String>) -> Self {
-        let class = if refusal == Refusal::BodyTimeout { "transient" } else { "fatal" };
-        Self {
-            status: refusal.status(),
-            body: json!({"status": "error", "error": {
-                "source": "service", "kind": refusal.kind(), "class": class, "message": message.into(),
-            }}),
-            retry_after_secs: None,
+        Self::refused_after(refusal, message, None)
+    }
+
+    /// [`refused`](Self::refused), saying when to retry.
+    pub(crate) fn refused_after(
+        refusal: Refusal,
+        message: impl Into<String>,
+        retry_after_secs: Option<u64>,
+    ) -> Self {
+        let class = match refusal {
+            Refusal::BodyTimeout | Refusal::FuelQuota | Refusal::ConcurrencyQuota => "transient",
+            _ => "fatal",
+        };
+        let mut error =
+            json!({"source": "service", "kind": refusal.kind(), "class": class, "message": message.into()});
+        if let Some(secs) = retry_after_secs {
+            error["retry_after_ms"] = json!(secs.saturating_mul(1_000));
         }
+        Self { status: refusal.status(), body: json!({"status": "error", "error": error}), retry_after_secs }
     }
 
     /// A call error before the conductor ran anything (the extension did not load).
@@ -86,6 +113,9 @@ impl IntoResponse for ApiError {
             && let Ok(value) = HeaderValue::from_str(&secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -1,5 +1,7 @@
 //! The routes of `symphony serve`, over one shared [`Platform`]:
 //!
+//! - with `[[tenants]]`, every `/v1` request is authenticated and admitted by the
+//!   [`TenantGate`] first;
 //! - `POST /v1/extensions/{ext}/invoke`: the body is the input (its `Content-Type` kept,
 //!   `application/json` when none); the answer is the `run --json` object (output, usage,
 //!   served_by, attempts, fallback, degraded, error), with the status of the error's kind;
@@ -24,6 +26,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use super::api_error::{ApiError, Refusal};
+use super::tenant_gate::TenantGate;
 use crate::run::conducted_json;
 use symphony_host::{LoadedExtension, Platform};
 use symphony_types::error::CallError;
@@ -47,6 +50,7 @@ pub(crate) struct AppState {
     loaded: Mutex<HashMap<String, Arc<LoadedExtension>>>,
     limits: RequestLimits,
     draining: AtomicBool,
+    gate: TenantGate,
 }
 
 impl AppState {
@@ -55,7 +59,8 @@ impl AppState {
         metrics: metrics_exporter_prometheus::PrometheusHandle,
         limits: RequestLimits,
     ) -> Self {
-        Self { platform, metrics, loaded: Mutex::default(), limits, draining: AtomicBool::new(false) }
+        let gate = TenantGate::new(&platform.config().tenants);
+        Self { platform, metrics, loaded: Mutex::default(), limits, draining: AtomicBool::new(false), gate }
     }
 
     pub(crate) fn platform(&self) -> &Platform {
@@ -157,7 +162,16 @@ async fn invoke(
             "an extension is named by `name` or `name@version` (lowercase letters, digits, `-`)",
         ));
     }
-    let bytes = read_body(body, state.limits).await?;
+    let tenant = state.gate.authenticate(&headers)?;
+    let name = reference.split('@').next().unwrap_or(&reference);
+    // Refused here, before the body is read or anything loads: the guest never runs.
+    let admission = tenant.map(|t| t.admit(name)).transpose()?;
+    let mut limits = state.limits;
+    if let Some(tenant) = tenant {
+        let quota = usize::try_from(tenant.max_body_bytes()).unwrap_or(usize::MAX);
+        limits.max_body_bytes = limits.max_body_bytes.min(quota);
+    }
+    let bytes = read_body(body, limits).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -166,20 +180,31 @@ async fn invoke(
     let extension = state.extension(&reference).map_err(|e| ApiError::call(&e))?;
     let request = CallRequest::new(Payload::new(content_type, bytes));
     let outcome = state.platform.call(&extension, request).await;
-    let body = conducted_json(&outcome);
+    if let Some(admission) = &admission {
+        admission.charge(outcome.usage.fuel);
+    }
+    let mut body = conducted_json(&outcome);
+    if let Some(tenant) = tenant {
+        body["tenant"] = json!(tenant.id());
+    }
     match &outcome.result {
         Ok(_) => Ok((StatusCode::OK, Json(body)).into_response()),
         Err(error) => Err(ApiError::with_body(error, body)),
     }
 }
 
-async fn health(State(state): State<Arc<AppState>>) -> Response {
+async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let tenant = state.gate.authenticate(&headers)?;
     let Some(monitor) = state.platform.monitor() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "error"}))).into_response();
+        return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "error"}))).into_response());
     };
     let ids = state.extension_ids();
-    Json(json!({"extensions": monitor.report(&ids, Some(state.platform.conductor().breakers()))}))
-        .into_response()
+    let mut body = json!({"extensions": monitor.report(&ids, Some(state.platform.conductor().breakers()))});
+    // A tenant sees its own use, nobody else's.
+    if let Some(tenant) = tenant {
+        body["tenant"] = tenant.report();
+    }
+    Ok(Json(body).into_response())
 }
 
 async fn ready(State(state): State<Arc<AppState>>) -> Response {

@@ -1,0 +1,210 @@
+//! [`TenantGate`]: who is calling and whether they may. With `[[tenants]]` configured every `/v1`
+//! request carries `Authorization: Bearer KEY`, checked against the stored sha256 (a missing or
+//! wrong key is `401`); a tenant calls only the extensions it is allowed (`403`, the guest never
+//! runs) within its quotas: calls in flight, fuel per minute (a token bucket charged with what
+//! each call actually burnt; an empty bucket refuses with `429` and `Retry-After` until it has
+//! refilled), and the largest body. Without tenants the gate is open (serve is on loopback).
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use axum::http::{HeaderMap, header};
+use serde_json::{Value, json};
+
+use super::api_error::{ApiError, Refusal};
+use symphony_host::tenants::TenantConfig;
+
+/// Per-tenant counters in `/metrics`.
+const TENANT_CALLS_TOTAL: &str = "symphony_tenant_calls_total";
+const TENANT_FUEL_TOTAL: &str = "symphony_tenant_fuel_total";
+const TENANT_REFUSALS_TOTAL: &str = "symphony_tenant_refusals_total";
+
+/// Fuel a tenant may still burn: `fuel_per_minute` at most, refilled continuously; a call's
+/// actual fuel is charged after it ran, so the level may go below zero (the debt is waited off).
+#[derive(Debug)]
+struct FuelBucket {
+    level: f64,
+    capacity: f64,
+    per_second: f64,
+    at: Instant,
+}
+
+impl FuelBucket {
+    #[allow(clippy::cast_precision_loss)] // fuel per minute fits an f64 well enough for a quota
+    fn new(fuel_per_minute: u64) -> Self {
+        let capacity = fuel_per_minute as f64;
+        Self { level: capacity, capacity, per_second: capacity / 60.0, at: Instant::now() }
+    }
+
+    fn refill(&mut self) {
+        let now = Instant::now();
+        self.level =
+            (self.level + now.duration_since(self.at).as_secs_f64() * self.per_second).min(self.capacity);
+        self.at = now;
+    }
+
+    /// Seconds until the level is above zero again; `None` when it is now.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a positive, small count of seconds
+    fn wait_secs(&mut self) -> Option<u64> {
+        self.refill();
+        (self.level <= 0.0).then(|| ((-self.level + 1.0) / self.per_second).ceil().max(1.0) as u64)
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn charge(&mut self, fuel: u64) {
+        self.refill();
+        self.level -= fuel as f64;
+    }
+}
+
+/// One tenant and what it uses.
+#[derive(Debug)]
+pub(crate) struct Tenant {
+    config: TenantConfig,
+    in_flight: AtomicU32,
+    bucket: Mutex<FuelBucket>,
+    calls: AtomicU64,
+    fuel_used: AtomicU64,
+    refusals: AtomicU64,
+}
+
+/// A call admitted for a tenant: holds its in-flight slot until dropped.
+#[derive(Debug)]
+pub(crate) struct Admission<'t> {
+    tenant: &'t Tenant,
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        self.tenant.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Admission<'_> {
+    /// Charge what the call burnt.
+    pub(crate) fn charge(&self, fuel: u64) {
+        let tenant = self.tenant;
+        tenant.bucket.lock().unwrap_or_else(PoisonError::into_inner).charge(fuel);
+        tenant.calls.fetch_add(1, Ordering::Relaxed);
+        tenant.fuel_used.fetch_add(fuel, Ordering::Relaxed);
+        let id = tenant.config.id.clone();
+        metrics::counter!(TENANT_CALLS_TOTAL, "tenant" => id.clone()).increment(1);
+        metrics::counter!(TENANT_FUEL_TOTAL, "tenant" => id).increment(fuel);
+    }
+}
+
+impl Tenant {
+    /// Its id.
+    pub(crate) fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    /// Largest body it may send, in bytes.
+    pub(crate) fn max_body_bytes(&self) -> u64 {
+        self.config.quotas.max_body_bytes
+    }
+
+    fn refuse(&self, refusal: Refusal, message: String, retry_after_secs: Option<u64>) -> ApiError {
+        self.refusals.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(TENANT_REFUSALS_TOTAL, "tenant" => self.config.id.clone(), "reason" => refusal.kind())
+            .increment(1);
+        ApiError::refused_after(refusal, message, retry_after_secs)
+    }
+
+    /// Admit a call of the extension named `name`, or refuse it before anything runs.
+    pub(crate) fn admit(&self, name: &str) -> Result<Admission<'_>, ApiError> {
+        if !self.config.allows(name) {
+            return Err(self.refuse(
+                Refusal::Forbidden,
+                format!("tenant `{}` may not call `{name}`", self.config.id),
+                None,
+            ));
+        }
+        let wait = self.bucket.lock().unwrap_or_else(PoisonError::into_inner).wait_secs();
+        if let Some(secs) = wait {
+            let message = format!(
+                "tenant `{}` spent its {} fuel per minute; retry in {secs} s",
+                self.config.id, self.config.quotas.fuel_per_minute
+            );
+            return Err(self.refuse(Refusal::FuelQuota, message, Some(secs)));
+        }
+        let limit = self.config.quotas.concurrent_calls;
+        let taken =
+            self.in_flight.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < limit).then_some(n + 1));
+        if taken.is_err() {
+            let message = format!("tenant `{}` has {limit} calls in flight, its quota", self.config.id);
+            return Err(self.refuse(Refusal::ConcurrencyQuota, message, Some(1)));
+        }
+        Ok(Admission { tenant: self })
+    }
+
+    /// What it uses, for `/v1/health`.
+    pub(crate) fn report(&self) -> Value {
+        let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        bucket.refill();
+        json!({
+            "id": self.config.id,
+            "in_flight": self.in_flight.load(Ordering::SeqCst),
+            "calls": self.calls.load(Ordering::Relaxed),
+            "fuel_used": self.fuel_used.load(Ordering::Relaxed),
+            "fuel_available": bucket.level.max(0.0).floor(),
+            "refusals": self.refusals.load(Ordering::Relaxed),
+            "quotas": {
+                "concurrent_calls": self.config.quotas.concurrent_calls,
+                "fuel_per_minute": self.config.quotas.fuel_per_minute,
+                "max_body_bytes": self.config.quotas.max_body_bytes,
+            },
+        })
+    }
+}
+
+/// The configured tenants.
+#[derive(Debug)]
+pub(crate) struct TenantGate {
+    tenants: Vec<Tenant>,
+}
+
+impl TenantGate {
+    pub(crate) fn new(configs: &[TenantConfig]) -> Self {
+        let tenants = configs
+            .iter()
+            .map(|config| Tenant {
+                bucket: Mutex::new(FuelBucket::new(config.quotas.fuel_per_minute)),
+                config: config.clone(),
+                in_flight: AtomicU32::new(0),
+                calls: AtomicU64::new(0),
+                fuel_used: AtomicU64::new(0),
+                refusals: AtomicU64::new(0),
+            })
+            .collect();
+        Self { tenants }
+    }
+
+    /// Whether anyone may call without a key (no tenants configured).
+    pub(crate) fn is_open(&self) -> bool {
+        self.tenants.is_empty()
+    }
+
+    /// The tenant `headers` authenticate; `None` when the gate is open.
+    pub(crate) fn authenticate(&self, headers: &HeaderMap) -> Result<Option<&Tenant>, ApiError> {
+        if self.is_open() {
+            return Ok(None);
+        }
+        let key = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(key) = key else {
+            return Err(ApiError::refused(
+                Refusal::Unauthenticated,
+                "send `Authorization: Bearer <API key>`",
+            ));
+        };
+        match self.tenants.iter().find(|t| t.config.key_matches(key)) {
+            Some(tenant) => Ok(Some(tenant)),
+            None => Err(ApiError::refused(Refusal::Unauthenticated, "unknown API key")),
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Tenants of `symphony serve`, against a real server on loopback: a wrong or missing key is
+//! 401; a tenant calling an extension it is not allowed gets 403 and the guest never runs; a
+//! tenant over its fuel per minute gets 429 with `Retry-After` while another is served; calls
+//! beyond its concurrency quota and bodies beyond its size quota are refused; a tenant sees its
+//! own use in `/v1/health`; a bad `[[tenants]]` entry names its file, line and field.
+
+#![allow(clippy::expect_used)] // a failed expectation is the test failing
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+use symphony_host::tenants::api_key_sha256;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// `symphony serve` under a config with `tenants` (TOML), on `127.0.0.1:0`.
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config(dir: &Path, tenants: &str) -> PathBuf {
+    let path = dir.join("symphony.toml");
+    let text = format!(
+        "extension_dirs = [{:?}]\n\n[[capabilities]]\nextensions = [\"batch\"]\nclocks = true\n\n{tenants}",
+        root().join("sample-extensions").display().to_string()
+    );
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+fn serve(tenants: &str) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(root().join(".symphony/pins.toml"), dir.path().join("pins.toml")).expect("pins");
+    let config = config(dir.path(), tenants);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_symphony"))
+        .arg("--state-dir")
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn symphony serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
+    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_owned();
+    Server { child, base, _dir: dir }
+}
+
+fn tenant(id: &str, key: &str, extensions: &[&str], quotas: &str) -> String {
+    format!(
+        "[[tenants]]\nid = {id:?}\napi_key_sha256 = {:?}\nextensions = {extensions:?}\n[tenants.quotas]\n{quotas}\n\n",
+        api_key_sha256(key)
+    )
+}
+
+async fn call(
+    server: &Server,
+    key: Option<&str>,
+    extension: &str,
+    body: &str,
+) -> (u16, Value, Option<String>) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/v1/extensions/{extension}/invoke", server.base))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.expect("response");
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    (status, response.json().await.unwrap_or(Value::Null), retry_after)
+}
+
+async fn health(server: &Server, key: &str) -> Value {
+    let response =
+        reqwest::Client::new().get(format!("{}/v1/health", server.base)).bearer_auth(key).send().await;
+    response.expect("health").json().await.expect("json")
+}
+
+fn calls_of(health: &Value, extension: &str) -> u64 {
+    health["extensions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|e| e["extension"] == extension))
+        .and_then(|e| e["calls"].as_u64())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn keys_allow_lists_and_fuel_quotas_hold_per_tenant() {
+    let tenants = tenant("acme", "acme-key", &["echo"], "fuel_per_minute = 3_000")
+        + &tenant("beta", "beta-key", &["echo", "text-stats"], "");
+    let server = serve(&tenants);
+
+    for key in [None, Some("wrong")] {
+        let (status, body, _) = call(&server, key, "echo", "{}").await;
+        assert_eq!((status, body["error"]["kind"].as_str()), (401, Some("unauthenticated")), "{body}");
+    }
+    let unauthenticated =
+        reqwest::Client::new().get(format!("{}/v1/health", server.base)).send().await.expect("health");
+    assert_eq!(unauthenticated.status().as_u16(), 401);
+    assert_eq!(unauthenticated.headers()["www-authenticate"], "Bearer");
+
+    // Not allowed: refused before the guest runs.
+    let (status, body, _) = call(&server, Some("acme-key"), "text-stats", r#"{"text": "a b"}"#).await;
+    assert_eq!((status, body["error"]["kind"].as_str()), (403, Some("forbidden")), "{body}");
+    assert_eq!(calls_of(&health(&server, "beta-key").await, "text-stats@1.0.0"), 0, "the guest never ran");
+
+    // echo burns ~1.6k fuel: two calls fit acme's 3k (the second takes it below zero), the third waits.
+    for _ in 0..2 {
+        let (status, body, _) = call(&server, Some("acme-key"), "echo", r#"{"n": 1}"#).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["tenant"], "acme");
+    }
+    let echo_calls = calls_of(&health(&server, "acme-key").await, "echo@1.0.0");
+    let (status, body, retry_after) = call(&server, Some("acme-key"), "echo", r#"{"n": 1}"#).await;
+    assert_eq!((status, body["error"]["kind"].as_str()), (429, Some("fuel_quota")), "{body}");
+    assert!(
+        retry_after.as_deref().and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s >= 1),
+        "{retry_after:?}"
+    );
+    assert_eq!(
+        calls_of(&health(&server, "acme-key").await, "echo@1.0.0"),
+        echo_calls,
+        "refused without running"
+    );
+    let (status, _, _) = call(&server, Some("beta-key"), "echo", r#"{"n": 1}"#).await;
+    assert_eq!(status, 200, "beta is served while acme waits");
+
+    let acme = health(&server, "acme-key").await;
+    assert_eq!(acme["tenant"]["id"], "acme", "{acme}");
+    assert_eq!((acme["tenant"]["calls"].as_u64(), acme["tenant"]["refusals"].as_u64()), (Some(2), Some(2)));
+    assert!(acme["tenant"]["fuel_used"].as_u64() > Some(3_000), "{acme}");
+    let beta = health(&server, "beta-key").await;
+    assert_eq!(beta["tenant"]["id"], "beta", "each tenant sees only its own use");
+}
+
+#[tokio::test]
+async fn concurrency_and_body_quotas_refuse_before_anything_runs() {
+    let server = serve(&tenant(
+        "gamma",
+        "gamma-key",
+        &["echo", "batch"],
+        "concurrent_calls = 1\nmax_body_bytes = 200",
+    ));
+    let long = {
+        let base = server.base.clone();
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{base}/v1/extensions/batch/invoke"))
+                .bearer_auth("gamma-key")
+                .body(r#"{"items": 20, "item_ms": 50}"#)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        })
+    };
+    // Wait until the long call holds gamma's one slot.
+    let mut held = false;
+    for _ in 0..200 {
+        if health(&server, "gamma-key").await["tenant"]["in_flight"] == 1 {
+            held = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(held, "the long call never started");
+    let (status, body, _) = call(&server, Some("gamma-key"), "echo", "{}").await;
+    assert_eq!((status, body["error"]["kind"].as_str()), (429, Some("concurrency_quota")), "{body}");
+    assert_eq!(long.await.expect("join").expect("the long call"), 200);
+
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(300));
+    let (status, body, _) = call(&server, Some("gamma-key"), "echo", &big).await;
+    assert_eq!((status, body["error"]["kind"].as_str()), (413, Some("body_too_large")), "{body}");
+    let (status, _, _) = call(&server, Some("gamma-key"), "echo", "{}").await;
+    assert_eq!(status, 200, "the slot came back");
+}
+
+#[test]
+fn a_bad_tenant_names_its_file_line_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = tenant("acme", "k1", &["echo"], "");
+    let bad = "[[tenants]]\nid = \"beta\"\napi_key_sha256 = \"not-a-hash\"\n";
+    let path = config(dir.path(), &(good + bad));
+    let out = Command::new(env!("CARGO_BIN_EXE_symphony"))
+        .arg("--state-dir")
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&path)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("spawn");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let text = std::fs::read_to_string(&path).expect("config");
+    let line = text.lines().position(|l| l.contains("not-a-hash")).expect("bad line") + 1;
+    assert!(stderr.contains(&format!("symphony.toml:{line}")), "{stderr}");
+    assert!(stderr.contains("tenants[1].api_key_sha256"), "{stderr}");
+}

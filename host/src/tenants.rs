@@ -1,0 +1,197 @@
+//! Tenants (`[[tenants]]` in `symphony.toml`): who may call a served platform, what, and how
+//! much. Each has an id, the sha256 of its API key (the key itself is never stored), the
+//! extensions it may call (names or `*` patterns; none by default) and its quotas: calls in
+//! flight at once, fuel per minute (a token bucket), and the largest request body.
+//!
+//! ```toml
+//! [[tenants]]
+//! id = "acme"
+//! api_key_sha256 = "…64 hex digits…"   # printf %s "$KEY" | sha256sum
+//! extensions = ["echo", "text-*"]
+//! [tenants.quotas]
+//! concurrent_calls = 4
+//! fuel_per_minute = 200_000_000
+//! max_body_bytes = "256 KiB"
+//! ```
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use symphony_types::byte_size;
+use symphony_types::capability::pattern_matches;
+
+/// Calls a tenant may have in flight at once, by default.
+pub const DEFAULT_CONCURRENT_CALLS: u32 = 8;
+/// Fuel a tenant may burn per minute, by default, in fuel units.
+pub const DEFAULT_FUEL_PER_MINUTE: u64 = 1_000_000_000;
+/// Largest request body a tenant may send, by default, in bytes (1 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
+
+/// A tenant's quotas (`[tenants.quotas]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantQuotas {
+    /// Calls in flight at once.
+    pub concurrent_calls: u32,
+    /// Fuel per minute, in fuel units: the size of the token bucket, refilled continuously.
+    pub fuel_per_minute: u64,
+    /// Largest request body, in bytes.
+    #[serde(with = "byte_size")]
+    pub max_body_bytes: u64,
+}
+
+impl Default for TenantQuotas {
+    fn default() -> Self {
+        Self {
+            concurrent_calls: DEFAULT_CONCURRENT_CALLS,
+            fuel_per_minute: DEFAULT_FUEL_PER_MINUTE,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// One tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Its id (lowercase letters, digits, `-`): in metrics, health and the audit log.
+    pub id: String,
+    /// sha256 (64 lowercase hex digits) of its API key.
+    pub api_key_sha256: String,
+    /// Extensions it may call: names or `*` patterns. Empty: none.
+    #[serde(default)]
+    pub extensions: Vec<String>,
+    /// Its quotas.
+    #[serde(default)]
+    pub quotas: TenantQuotas,
+}
+
+/// sha256 (lowercase hex) of an API key, as `api_key_sha256` holds it.
+#[must_use]
+pub fn api_key_sha256(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+impl TenantConfig {
+    /// Whether `key` is this tenant's (compared by hash, in constant time over the digest).
+    #[must_use]
+    pub fn key_matches(&self, key: &str) -> bool {
+        let presented = api_key_sha256(key);
+        presented.len() == self.api_key_sha256.len()
+            && presented.bytes().zip(self.api_key_sha256.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+
+    /// Whether it may call the extension named `name`.
+    #[must_use]
+    pub fn allows(&self, name: &str) -> bool {
+        self.extensions.iter().any(|pattern| pattern_matches(pattern, name))
+    }
+}
+
+/// 1-based line of `key` inside the `index`-th `[[tenants]]` table of `text` (or of the
+/// table's header when the key is not written there).
+#[must_use]
+pub fn line_of(text: &str, index: usize, key: &str) -> Option<usize> {
+    let key = key.rsplit('.').next().unwrap_or(key);
+    let mut seen = 0usize;
+    let mut header = None;
+    for (number, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("[[tenants]]") {
+            if header.is_some() {
+                break;
+            }
+            if seen == index {
+                header = Some(number + 1);
+            }
+            seen += 1;
+        } else if header.is_some() {
+            if trimmed.starts_with("[[") {
+                break;
+            }
+            if trimmed.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('=')) {
+                return Some(number + 1);
+            }
+        }
+    }
+    header
+}
+
+/// The first invalid field of `tenants`, as (`tenants[i].field`, why).
+#[must_use]
+pub fn invalid_field(tenants: &[TenantConfig]) -> Option<(String, String)> {
+    for (index, tenant) in tenants.iter().enumerate() {
+        let field = |name: &str| format!("tenants[{index}].{name}");
+        if tenant.id.is_empty()
+            || !tenant.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Some((
+                field("id"),
+                format!("`{}` is not a valid id: use lowercase letters, digits and `-`", tenant.id),
+            ));
+        }
+        if tenants[..index].iter().any(|t| t.id == tenant.id) {
+            return Some((field("id"), format!("tenant id `{}` is used twice", tenant.id)));
+        }
+        if tenant.api_key_sha256.len() != 64
+            || !tenant.api_key_sha256.chars().all(|c| c.is_ascii_digit() || matches!(c, 'a'..='f'))
+        {
+            return Some((
+                field("api_key_sha256"),
+                "must be the key's sha256: 64 lowercase hex digits (printf %s \"$KEY\" | sha256sum)".into(),
+            ));
+        }
+        if tenants[..index].iter().any(|t| t.api_key_sha256 == tenant.api_key_sha256) {
+            return Some((field("api_key_sha256"), "two tenants share one API key".into()));
+        }
+        let quotas = &tenant.quotas;
+        for (name, zero) in [
+            ("quotas.concurrent_calls", quotas.concurrent_calls == 0),
+            ("quotas.fuel_per_minute", quotas.fuel_per_minute == 0),
+            ("quotas.max_body_bytes", quotas.max_body_bytes == 0),
+        ] {
+            if zero {
+                return Some((field(name), "must be greater than 0".into()));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(id: &str, key: &str) -> TenantConfig {
+        TenantConfig {
+            id: id.into(),
+            api_key_sha256: api_key_sha256(key),
+            extensions: vec!["text-*".into()],
+            quotas: TenantQuotas::default(),
+        }
+    }
+
+    #[test]
+    fn keys_match_by_hash_and_extensions_by_pattern() {
+        let acme = tenant("acme", "s3cret");
+        assert!(acme.key_matches("s3cret") && !acme.key_matches("s3cret ") && !acme.key_matches(""));
+        assert!(acme.allows("text-stats") && !acme.allows("echo"));
+        assert_eq!(invalid_field(std::slice::from_ref(&acme)), None);
+        let twice = invalid_field(&[acme.clone(), tenant("acme", "other")]);
+        assert_eq!(twice.map(|(f, _)| f).as_deref(), Some("tenants[1].id"));
+        let shared = invalid_field(&[acme.clone(), tenant("beta", "s3cret")]);
+        assert_eq!(shared.map(|(f, _)| f).as_deref(), Some("tenants[1].api_key_sha256"));
+        let mut bad = acme;
+        bad.api_key_sha256 = "s3cret".into();
+        assert_eq!(invalid_field(&[bad]).map(|(f, _)| f).as_deref(), Some("tenants[0].api_key_sha256"));
+    }
+
+    #[test]
+    fn lines_are_found_inside_the_right_tenant() {
+        let text =
+            "[[tenants]]\nid = \"a\"\n\n[[tenants]]\nid = \"a\"\n[tenants.quotas]\nfuel_per_minute = 0\n";
+        assert_eq!(line_of(text, 1, "id"), Some(5));
+        assert_eq!(line_of(text, 1, "quotas.fuel_per_minute"), Some(7));
+        assert_eq!(line_of(text, 0, "extensions"), Some(1), "not written: the table's header");
+    }
+}
