@@ -1,6 +1,6 @@
 //! Tenants (`[[tenants]]` in `symphony.toml`): who may call a served platform, what, and how
 //! much. Each has an id, the sha256 of its API key (the key itself is never stored), the
-//! extensions it may call (names or `*` patterns; none by default) and its quotas: calls in
+//! extensions and workflows it may call (names or `*` patterns; none by default) and its quotas: calls in
 //! flight at once, fuel per minute (a token bucket), and the largest request body.
 //!
 //! ```toml
@@ -8,6 +8,7 @@
 //! id = "acme"
 //! api_key_sha256 = "…64 hex digits…"   # printf %s "$KEY" | sha256sum
 //! extensions = ["echo", "text-*"]
+//! workflows = ["report"]
 //! [tenants.quotas]
 //! concurrent_calls = 4
 //! fuel_per_minute = 200_000_000
@@ -61,6 +62,9 @@ pub struct TenantConfig {
     /// Extensions it may call: names or `*` patterns. Empty: none.
     #[serde(default)]
     pub extensions: Vec<String>,
+    /// Workflows it may run: names or `*` patterns. Empty: none.
+    #[serde(default)]
+    pub workflows: Vec<String>,
     /// Its quotas.
     #[serde(default)]
     pub quotas: TenantQuotas,
@@ -85,6 +89,12 @@ impl TenantConfig {
     #[must_use]
     pub fn allows(&self, name: &str) -> bool {
         self.extensions.iter().any(|pattern| pattern_matches(pattern, name))
+    }
+
+    /// Whether it may run the workflow named `name`.
+    #[must_use]
+    pub fn allows_workflow(&self, name: &str) -> bool {
+        self.workflows.iter().any(|pattern| pattern_matches(pattern, name))
     }
 }
 
@@ -167,6 +177,7 @@ mod tests {
             id: id.into(),
             api_key_sha256: api_key_sha256(key),
             extensions: vec!["text-*".into()],
+            workflows: vec!["rep*".into()],
             quotas: TenantQuotas::default(),
         }
     }
@@ -176,6 +187,7 @@ mod tests {
         let acme = tenant("acme", "s3cret");
         assert!(acme.key_matches("s3cret") && !acme.key_matches("s3cret ") && !acme.key_matches(""));
         assert!(acme.allows("text-stats") && !acme.allows("echo"));
+        assert!(acme.allows_workflow("report") && !acme.allows_workflow("generate"));
         assert_eq!(invalid_field(std::slice::from_ref(&acme)), None);
         let twice = invalid_field(&[acme.clone(), tenant("acme", "other")]);
         assert_eq!(twice.map(|(f, _)| f).as_deref(), Some("tenants[1].id"));

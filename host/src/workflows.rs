@@ -146,6 +146,18 @@ pub fn find_workflow(dirs: &[PathBuf], reference: &str) -> Result<WorkflowDefini
     if path.is_file() {
         return Ok(WorkflowDefinition::load(path)?);
     }
+    find_named_workflow(dirs, reference)
+}
+
+/// Find the workflow called `name` in `dirs` — never a file path (what a service uses for names
+/// it was sent).
+///
+/// # Errors
+/// As [`find_workflow`].
+pub fn find_named_workflow(
+    dirs: &[PathBuf],
+    reference: &str,
+) -> Result<WorkflowDefinition, WorkflowLookupError> {
     let mut names = Vec::new();
     let mut unreadable = Vec::new();
     for candidate in workflow_paths(dirs) {
@@ -179,6 +191,14 @@ impl Platform {
     /// [`WorkflowLookupError`] when none matches or the definition is invalid.
     pub fn find_workflow(&self, reference: &str) -> Result<WorkflowDefinition, WorkflowLookupError> {
         find_workflow(&self.config().workflow_dirs, reference)
+    }
+
+    /// Find the workflow called `name` in the configured `workflow_dirs`, never a file path.
+    ///
+    /// # Errors
+    /// As [`find_workflow`](Self::find_workflow).
+    pub fn find_named_workflow(&self, name: &str) -> Result<WorkflowDefinition, WorkflowLookupError> {
+        find_named_workflow(&self.config().workflow_dirs, name)
     }
 
     /// Check `definition` against this platform's extensions, routes and workflow limits.

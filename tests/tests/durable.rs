@@ -274,7 +274,7 @@ async fn finished_runs_beyond_the_configured_retention_are_pruned_and_a_reused_k
         .expect("prepares");
     for n in 0..4 {
         let control = RunControl::new(&workflow);
-        let options = DurableOptions { idempotency_key: Some(format!("k{n}")), output_dir: None };
+        let options = DurableOptions { idempotency_key: Some(format!("k{n}")), ..DurableOptions::default() };
         let input = Payload::json(&json!({"n": n})).expect("input");
         let result = ran(platform
             .run_workflow_durable(&journal, &workflow, input, &control, RunOptions::default(), &options)
@@ -286,7 +286,7 @@ async fn finished_runs_beyond_the_configured_retention_are_pruned_and_a_reused_k
     assert_eq!(kept[0].idempotency_key.as_deref(), Some("k3"), "the newest are kept");
 
     let control = RunControl::new(&workflow);
-    let options = DurableOptions { idempotency_key: Some("k3".into()), output_dir: None };
+    let options = DurableOptions { idempotency_key: Some("k3".into()), ..DurableOptions::default() };
     let other = Payload::json(&json!({"n": 99})).expect("input");
     let reused = platform
         .run_workflow_durable(&journal, &workflow, other, &control, RunOptions::default(), &options)

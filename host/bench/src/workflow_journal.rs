@@ -90,6 +90,7 @@ fn checkpoints(journal: &Journal, count: usize) -> Result<(Samples, Samples), Be
         updated_ms: 0,
         resumes: 0,
         output_dir: None,
+        owner: None,
         staged_inode: None,
         result_json: None,
     };

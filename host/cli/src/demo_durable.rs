@@ -113,7 +113,11 @@ pub(crate) async fn run(platform: &Platform) -> usize {
             continue;
         };
         let control = RunControl::new(&prepared);
-        let options = DurableOptions { idempotency_key: key, output_dir: Some(out.clone()) };
+        let options = DurableOptions {
+            idempotency_key: key,
+            output_dir: Some(out.clone()),
+            ..DurableOptions::default()
+        };
         let outcome = platform
             .run_workflow_durable(&journal, &prepared, input, &control, RunOptions::default(), &options)
             .await;

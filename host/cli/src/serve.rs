@@ -17,6 +17,7 @@ pub(crate) mod api_error;
 pub(crate) mod http_status;
 pub(crate) mod metrics_route;
 pub(crate) mod routes;
+pub(crate) mod runs;
 pub(crate) mod tenant_gate;
 
 use std::io::Write;
@@ -82,7 +83,12 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: ServeArg
         Err(e) => return unusable(&format!("cannot start the metrics recorder: {e}")),
     };
     let limits = RequestLimits { max_body_bytes: args.max_body_bytes, body_timeout_ms: args.body_timeout_ms };
-    let state = Arc::new(AppState::new(platform, metrics, limits));
+    // Held for the server's lifetime: its runs are durable, and no other process races it.
+    let journal = match platform.open_journal() {
+        Ok(journal) => Some(journal),
+        Err(e) => return unusable(&format!("cannot open the workflow journal: {e}")),
+    };
+    let state = Arc::new(AppState::new(platform, metrics, limits, journal));
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(e) => return unusable(&format!("cannot listen on {}: {e}", args.listen)),
@@ -111,6 +117,9 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: ServeArg
             eprintln!("stopping: draining in-flight requests for up to {} ms", args.drain_ms);
             state.drain();
             let _ = stop_tx.send(true);
+            // Running workflows are cancelled, so the journal holds them resumable.
+            let runs = state.runs().cancel_all();
+            let _ = tokio::time::timeout(Duration::from_millis(args.drain_ms), futures_join(runs)).await;
             match tokio::time::timeout(Duration::from_millis(args.drain_ms), &mut serving).await {
                 Ok(joined) => joined,
                 Err(_) => {
@@ -128,6 +137,13 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: ServeArg
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => unusable(&format!("the server stopped: {e}")),
         Err(e) => unusable(&format!("the server task failed: {e}")),
+    }
+}
+
+/// Every task of `tasks`, done.
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for task in tasks {
+        let _ = task.await;
     }
 }
 

@@ -228,7 +228,11 @@ async fn run_one(platform: &Platform, args: RunArgs) -> ExitCode {
         Ok(journal) => journal,
         Err(e) => return unusable(e.to_string()),
     };
-    let durable = DurableOptions { idempotency_key: args.idempotency_key, output_dir: args.output_dir };
+    let durable = DurableOptions {
+        idempotency_key: args.idempotency_key,
+        output_dir: args.output_dir,
+        ..DurableOptions::default()
+    };
     let control = RunControl::new(&prepared);
     let running =
         platform.run_workflow_durable(&journal, &prepared, input, &control, RunOptions::default(), &durable);

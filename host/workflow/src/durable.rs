@@ -29,6 +29,11 @@ pub struct DurableOptions {
     pub idempotency_key: Option<String>,
     /// Where the run's files go, instead of the definition's `output_dir`.
     pub output_dir: Option<PathBuf>,
+    /// The id for the new run (default: a fresh one), for a caller that must answer with it
+    /// before the run ends.
+    pub run_id: Option<String>,
+    /// Who started it (a tenant): recorded with the run, for callers that keep runs apart.
+    pub owner: Option<String>,
 }
 
 /// An operator's decisions about steps a resume found indeterminate.
@@ -162,7 +167,7 @@ impl PreparedWorkflow {
                 .resume(conductor, journal, &run_id, control, options, &ResumeDecisions::default())
                 .await;
         }
-        let run_id = new_run_id();
+        let run_id = durable.run_id.clone().unwrap_or_else(new_run_id);
         let output_dir = durable.output_dir.clone().or_else(|| self.definition.output_dir.clone());
         let now = now_ms();
         let record = RunRecord {
@@ -177,6 +182,7 @@ impl PreparedWorkflow {
             updated_ms: now,
             resumes: 0,
             output_dir: output_dir.as_ref().map(|d| d.display().to_string()),
+            owner: durable.owner.clone(),
             staged_inode: None,
             result_json: None,
         };

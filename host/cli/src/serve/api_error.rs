@@ -32,6 +32,20 @@ pub(crate) enum Refusal {
     FuelQuota,
     /// The tenant has as many calls in flight as its quota (429).
     ConcurrencyQuota,
+    /// No such run, or another tenant's (404).
+    UnknownRun,
+    /// No such workflow (404).
+    UnknownWorkflow,
+    /// The workflow name is not lowercase letters, digits and `-` (400).
+    BadWorkflowName,
+    /// The workflow does not pass its check or its extensions do not load (422).
+    WorkflowUnusable,
+    /// The run is not in a state that allows it (409).
+    NotRunning,
+    /// The journal cannot be used (503).
+    Journal,
+    /// A JSON body that does not parse (400).
+    BadJson,
 }
 
 impl Refusal {
@@ -44,6 +58,11 @@ impl Refusal {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::FuelQuota | Self::ConcurrencyQuota => StatusCode::TOO_MANY_REQUESTS,
+            Self::UnknownRun | Self::UnknownWorkflow => StatusCode::NOT_FOUND,
+            Self::BadWorkflowName | Self::BadJson => StatusCode::BAD_REQUEST,
+            Self::WorkflowUnusable => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotRunning => StatusCode::CONFLICT,
+            Self::Journal => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -59,6 +78,13 @@ impl Refusal {
             Self::Forbidden => "forbidden",
             Self::FuelQuota => "fuel_quota",
             Self::ConcurrencyQuota => "concurrency_quota",
+            Self::UnknownRun => "unknown_run",
+            Self::UnknownWorkflow => "unknown_workflow",
+            Self::BadWorkflowName => "bad_workflow_name",
+            Self::WorkflowUnusable => "workflow_unusable",
+            Self::NotRunning => "not_running",
+            Self::Journal => "journal",
+            Self::BadJson => "bad_json",
         }
     }
 }

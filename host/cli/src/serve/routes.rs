@@ -26,8 +26,10 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use super::api_error::{ApiError, Refusal};
-use super::tenant_gate::TenantGate;
+use super::runs::Runs;
+use super::tenant_gate::{Tenant, TenantGate};
 use crate::run::conducted_json;
+use symphony_host::workflow::Journal;
 use symphony_host::{LoadedExtension, Platform};
 use symphony_types::error::CallError;
 use symphony_types::manifest::ExtensionManifest;
@@ -51,6 +53,8 @@ pub(crate) struct AppState {
     limits: RequestLimits,
     draining: AtomicBool,
     gate: TenantGate,
+    journal: Option<Journal>,
+    runs: Runs,
 }
 
 impl AppState {
@@ -58,9 +62,19 @@ impl AppState {
         platform: Platform,
         metrics: metrics_exporter_prometheus::PrometheusHandle,
         limits: RequestLimits,
+        journal: Option<Journal>,
     ) -> Self {
         let gate = TenantGate::new(&platform.config().tenants);
-        Self { platform, metrics, loaded: Mutex::default(), limits, draining: AtomicBool::new(false), gate }
+        Self {
+            platform,
+            metrics,
+            loaded: Mutex::default(),
+            limits,
+            draining: AtomicBool::new(false),
+            gate,
+            journal,
+            runs: Runs::default(),
+        }
     }
 
     pub(crate) fn platform(&self) -> &Platform {
@@ -69,6 +83,28 @@ impl AppState {
 
     pub(crate) fn metrics(&self) -> &metrics_exporter_prometheus::PrometheusHandle {
         &self.metrics
+    }
+
+    pub(crate) fn gate(&self) -> &TenantGate {
+        &self.gate
+    }
+
+    pub(crate) fn journal(&self) -> Option<&Journal> {
+        self.journal.as_ref()
+    }
+
+    pub(crate) fn runs(&self) -> &Runs {
+        &self.runs
+    }
+
+    /// The request limits, with `tenant`'s body quota when it is smaller.
+    pub(crate) fn limits_for(&self, tenant: Option<&Tenant>) -> RequestLimits {
+        let mut limits = self.limits;
+        if let Some(tenant) = tenant {
+            let quota = usize::try_from(tenant.max_body_bytes()).unwrap_or(usize::MAX);
+            limits.max_body_bytes = limits.max_body_bytes.min(quota);
+        }
+        limits
     }
 
     /// Every configured extension's `name@version`, so never-called ones are reported too.
@@ -105,6 +141,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/extensions/{ext}/invoke", post(invoke))
         .route("/v1/health", get(health))
+        .route("/v1/workflows/{name}/runs", post(super::runs::start))
+        .route("/v1/runs/{id}", get(super::runs::show))
+        .route("/v1/runs/{id}/cancel", post(super::runs::cancel))
+        .route("/v1/runs/{id}/resume", post(super::runs::resume))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .route("/metrics", get(super::metrics_route::scrape))
@@ -112,12 +152,17 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Whether `name` is lowercase letters, digits and `-` (at most 64): nothing that could be a path.
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 /// Whether `reference` is a name (`[a-z0-9-]`) or `name@version`: nothing that could be a path.
 fn valid_reference(reference: &str) -> bool {
     let (name, version) = reference.split_once('@').map_or((reference, None), |(n, v)| (n, Some(v)));
-    let name_ok = !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let name_ok = valid_name(name);
     let version_ok = version.is_none_or(|v| {
         !v.is_empty()
             && v.len() <= 64
@@ -127,7 +172,7 @@ fn valid_reference(reference: &str) -> bool {
 }
 
 /// The body, within the size and time limits.
-async fn read_body(body: Body, limits: RequestLimits) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn read_body(body: Body, limits: RequestLimits) -> Result<Vec<u8>, ApiError> {
     let read = axum::body::to_bytes(body, limits.max_body_bytes);
     match tokio::time::timeout(Duration::from_millis(limits.body_timeout_ms), read).await {
         Err(_) => Err(ApiError::refused(
@@ -166,12 +211,7 @@ async fn invoke(
     let name = reference.split('@').next().unwrap_or(&reference);
     // Refused here, before the body is read or anything loads: the guest never runs.
     let admission = tenant.map(|t| t.admit(name)).transpose()?;
-    let mut limits = state.limits;
-    if let Some(tenant) = tenant {
-        let quota = usize::try_from(tenant.max_body_bytes()).unwrap_or(usize::MAX);
-        limits.max_body_bytes = limits.max_body_bytes.min(quota);
-    }
-    let bytes = read_body(body, limits).await?;
+    let bytes = read_body(body, state.limits_for(tenant)).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

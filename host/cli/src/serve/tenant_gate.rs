@@ -139,6 +139,31 @@ impl Tenant {
         Ok(Admission { tenant: self })
     }
 
+    /// Admit a run of the workflow named `name` (allowed, and fuel left), or refuse it. A run
+    /// holds no call slot of its own; its fuel is charged to the tenant when it ends.
+    pub(crate) fn admit_run(&self, name: &str) -> Result<(), ApiError> {
+        if !self.config.allows_workflow(name) {
+            return Err(self.refuse(
+                Refusal::Forbidden,
+                format!("tenant `{}` may not run `{name}`", self.config.id),
+                None,
+            ));
+        }
+        let wait = self.bucket.lock().unwrap_or_else(PoisonError::into_inner).wait_secs();
+        if let Some(secs) = wait {
+            let message = format!("tenant `{}` spent its fuel per minute; retry in {secs} s", self.config.id);
+            return Err(self.refuse(Refusal::FuelQuota, message, Some(secs)));
+        }
+        Ok(())
+    }
+
+    /// Charge a finished run's fuel.
+    pub(crate) fn charge_run(&self, fuel: u64) {
+        self.bucket.lock().unwrap_or_else(PoisonError::into_inner).charge(fuel);
+        self.fuel_used.fetch_add(fuel, Ordering::Relaxed);
+        metrics::counter!(TENANT_FUEL_TOTAL, "tenant" => self.config.id.clone()).increment(fuel);
+    }
+
     /// What it uses, for `/v1/health`.
     pub(crate) fn report(&self) -> Value {
         let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
@@ -179,6 +204,11 @@ impl TenantGate {
             })
             .collect();
         Self { tenants }
+    }
+
+    /// The tenant with `id`.
+    pub(crate) fn tenant(&self, id: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.config.id == id)
     }
 
     /// Whether anyone may call without a key (no tenants configured).

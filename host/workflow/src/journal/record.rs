@@ -9,7 +9,8 @@ use symphony_types::sealed_record::{RecordDamage, seal, unseal};
 use symphony_types::usage::Usage;
 
 /// Schema of every journal record. A record of another schema is reported, never read.
-pub const JOURNAL_SCHEMA: u16 = 1;
+/// 2: runs record their owner.
+pub const JOURNAL_SCHEMA: u16 = 2;
 
 /// Where a run stands in the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +95,8 @@ pub struct RunRecord {
     pub resumes: u32,
     /// The declared output directory, when the workflow has one.
     pub output_dir: Option<String>,
+    /// Who started it (a tenant), when the caller said.
+    pub owner: Option<String>,
     /// While publishing: the staged tree's inode, which tells whether the move into place
     /// already happened when a crash interrupted it.
     pub staged_inode: Option<u64>,

@@ -17,6 +17,7 @@ fn run(id: &str, key: Option<&str>) -> RunRecord {
         updated_ms: 1_000,
         resumes: 0,
         output_dir: None,
+        owner: None,
         staged_inode: None,
         result_json: None,
     }

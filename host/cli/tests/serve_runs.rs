@@ -1,0 +1,211 @@
+//! The workflow runs API of `symphony serve` against a real server and real components: a run
+//! started over HTTP is polled to its result; another tenant's run answers 404 like an unknown
+//! one; a run is cancelled mid-way and resumed with its finished steps taken from the journal;
+//! the same `Idempotency-Key` names the same run; a tenant not allowed a workflow gets 403.
+
+#![allow(clippy::expect_used)] // a failed expectation is the test failing
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use symphony_host::tenants::api_key_sha256;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const QUICK: &str = "name = \"quick\"\n[[steps]]\nid = \"only\"\nextension = \"echo\"\n";
+const SLOW: &str = "name = \"slow\"\n[[steps]]\nid = \"first\"\nextension = \"echo\"\n\n[[steps]]\nid = \"long\"\nextension = \"batch\"\nneeds = [\"first\"]\ninput = { items = 40, item_ms = 50 }\n\n[[steps]]\nid = \"last\"\nextension = \"echo\"\nneeds = [\"first\", \"long\"]\ninput = { first = \"$steps.first\", done = \"$steps.long/done\" }\n";
+
+/// A server over the state directory `dir` (set up on first use).
+fn serve(dir: &Path) -> Server {
+    std::fs::copy(root().join(".symphony/pins.toml"), dir.join("pins.toml")).expect("pins");
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).expect("mkdir");
+    std::fs::write(flows.join("quick.toml"), QUICK).expect("quick");
+    std::fs::write(flows.join("slow.toml"), SLOW).expect("slow");
+    let tenant = |id: &str, workflows: &str| {
+        format!(
+            "[[tenants]]\nid = \"{id}\"\napi_key_sha256 = \"{}\"\nextensions = [\"echo\"]\nworkflows = {workflows}\n\n",
+            api_key_sha256(&format!("{id}-key"))
+        )
+    };
+    let config = dir.join("symphony.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "extension_dirs = [{:?}]\nworkflow_dirs = [\"flows\"]\n\n[[capabilities]]\nextensions = [\"batch\"]\nclocks = true\n\n{}{}",
+            root().join("sample-extensions").display().to_string(),
+            tenant("acme", "[\"*\"]"),
+            tenant("beta", "[\"quick\"]")
+        ),
+    )
+    .expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_symphony"))
+        .arg("--state-dir")
+        .arg(dir)
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn symphony serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
+    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_owned();
+    Server { child, base }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("response");
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+async fn start(
+    server: &Server,
+    tenant: &str,
+    workflow: &str,
+    input: &Value,
+    key: Option<&str>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/v1/workflows/{workflow}/runs", server.base))
+        .bearer_auth(format!("{tenant}-key"))
+        .json(input);
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    send(request).await
+}
+
+async fn show(server: &Server, tenant: &str, run: &str) -> (u16, Value) {
+    send(
+        reqwest::Client::new()
+            .get(format!("{}/v1/runs/{run}", server.base))
+            .bearer_auth(format!("{tenant}-key")),
+    )
+    .await
+}
+
+async fn act(server: &Server, tenant: &str, run: &str, action: &str) -> (u16, Value) {
+    let url = format!("{}/v1/runs/{run}/{action}", server.base);
+    send(reqwest::Client::new().post(url).bearer_auth(format!("{tenant}-key"))).await
+}
+
+/// Poll `run` until its status is not `running`.
+async fn until_done(server: &Server, tenant: &str, run: &str) -> Value {
+    for _ in 0..1_000 {
+        let (status, body) = show(server, tenant, run).await;
+        assert_eq!(status, 200, "{body}");
+        if body["status"] != "running" {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("run {run} never ended");
+}
+
+#[tokio::test]
+async fn runs_are_started_polled_kept_apart_cancelled_and_resumed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(dir.path());
+    let (status, body) = start(&server, "acme", "quick", &json!({"a": 1}), None).await;
+    assert_eq!(status, 202, "{body}");
+    let run = body["run_id"].as_str().expect("run id").to_owned();
+    let done = until_done(&server, "acme", &run).await;
+    assert_eq!((done["status"].as_str(), &done["output"]), (Some("succeeded"), &json!({"a": 1})), "{done}");
+
+    // Another tenant's run is indistinguishable from no run.
+    let (status, theirs) = show(&server, "beta", &run).await;
+    let (_, none) = show(&server, "beta", "no-such-run").await;
+    assert_eq!((status, theirs["error"]["kind"].as_str()), (404, Some("unknown_run")), "{theirs}");
+    assert_eq!(theirs["error"]["kind"], none["error"]["kind"]);
+    assert_eq!(act(&server, "beta", &run, "cancel").await.0, 404);
+
+    let (status, body) = start(&server, "beta", "slow", &json!({}), None).await;
+    assert_eq!((status, body["error"]["kind"].as_str()), (403, Some("forbidden")), "{body}");
+    let (status, body) = start(&server, "acme", "nope", &json!({}), None).await;
+    assert_eq!((status, body["error"]["kind"].as_str()), (404, Some("unknown_workflow")), "{body}");
+
+    // Same key, same run.
+    let (_, first) = start(&server, "acme", "quick", &json!({"k": 1}), Some("k-1")).await;
+    let first_id = first["run_id"].as_str().expect("id").to_owned();
+    until_done(&server, "acme", &first_id).await;
+    let (_, again) = start(&server, "acme", "quick", &json!({"k": 1}), Some("k-1")).await;
+    assert_eq!(again["run_id"], first_id.as_str());
+    let (_, beta_same_key) = start(&server, "beta", "quick", &json!({"k": 1}), Some("k-1")).await;
+    assert_ne!(beta_same_key["run_id"], first_id.as_str(), "keys are scoped to the tenant");
+
+    // Cancel mid-way, then resume: the finished step comes from the journal.
+    let slow = start_slow(&server).await;
+    let (status, body) = act(&server, "acme", &slow, "cancel").await;
+    assert_eq!(status, 202, "{body}");
+    let cancelled = until_done(&server, "acme", &slow).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    let (status, body) = act(&server, "acme", &slow, "resume").await;
+    assert_eq!(status, 202, "{body}");
+    let resumed = until_done(&server, "acme", &slow).await;
+    assert_eq!(resumed["status"], "succeeded", "{resumed}");
+    assert_eq!(resumed["steps"][0]["resumed"], true, "first came from the journal: {resumed}");
+    assert_eq!(resumed["output"], json!({"first": {"n": 7}, "done": 40}));
+}
+
+/// Start the slow workflow for acme and return once its long step reports progress.
+async fn start_slow(server: &Server) -> String {
+    let (_, body) = start(server, "acme", "slow", &json!({"n": 7}), None).await;
+    let slow = body["run_id"].as_str().expect("id").to_owned();
+    for _ in 0..1_000 {
+        let (_, now) = show(server, "acme", &slow).await;
+        if now["progress"]["steps"][1]["fraction"].as_f64() > Some(0.0) {
+            return slow;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the long step never reported progress");
+}
+
+#[tokio::test]
+async fn sigterm_checkpoints_running_workflows_and_a_restarted_server_resumes_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = serve(dir.path());
+    let slow = start_slow(&server).await;
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let exited = tokio::task::spawn_blocking(move || {
+        let status = server.child.wait().expect("wait");
+        drop(server);
+        status
+    })
+    .await
+    .expect("join");
+    assert!(exited.success(), "{exited:?}");
+
+    let server = serve(dir.path());
+    let (status, body) = show(&server, "acme", &slow).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("cancelled")), "journaled, resumable: {body}");
+    assert_eq!(body["steps_done"], 1, "{body}");
+    assert_eq!(show(&server, "beta", &slow).await.0, 404, "still acme's alone after a restart");
+    let (status, body) = act(&server, "acme", &slow, "resume").await;
+    assert_eq!(status, 202, "{body}");
+    let resumed = until_done(&server, "acme", &slow).await;
+    assert_eq!(resumed["status"], "succeeded", "{resumed}");
+    assert_eq!(resumed["steps"][0]["resumed"], true);
+}
