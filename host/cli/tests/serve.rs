@@ -280,3 +280,46 @@ async fn metrics_count_the_calls_made_by_outcome() {
     assert_eq!(after.get(r#"symphony_extension_quarantined{extension="miner@1.0.0"}"#), Some(&0.0));
     assert_eq!(after.get("symphony_reservation_in_use_bytes"), Some(&0.0), "nothing in flight");
 }
+
+/// Read `response`'s SSE stream until a chunk contains `needle`, at most `within`; what was read.
+async fn read_events_until(response: &mut reqwest::Response, needle: &str, within: Duration) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while !seen.contains(needle) {
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => break,
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn events_stream_breaker_transitions_as_they_happen() {
+    let server = Server::start(&[]);
+    let client = reqwest::Client::new();
+    let mut events = client.get(server.url("/v1/events")).send().await.expect("events");
+    assert_eq!(events.status().as_u16(), 200);
+    assert!(events.headers()["content-type"].to_str().is_ok_and(|t| t.starts_with("text/event-stream")));
+    // panicker fails every call: its breaker opens once the window has enough calls.
+    let mut seen = String::new();
+    for _ in 0..40 {
+        let _ = post(&client, &server.url("/v1/extensions/panicker/invoke"), "{}").await;
+        seen.push_str(&read_events_until(&mut events, "\"to\":\"open\"", Duration::from_millis(50)).await);
+        if seen.contains("\"to\":\"open\"") {
+            break;
+        }
+    }
+    assert!(seen.contains("event: breaker_state_changed"), "{seen}");
+    let data = seen
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find(|d| d["to"] == "open")
+        .expect("an open transition");
+    assert_eq!(
+        (data["extension"].as_str(), data["from"].as_str()),
+        (Some("panicker@1.0.0"), Some("closed")),
+        "{data}"
+    );
+}

@@ -209,3 +209,36 @@ async fn sigterm_checkpoints_running_workflows_and_a_restarted_server_resumes_th
     assert_eq!(resumed["status"], "succeeded", "{resumed}");
     assert_eq!(resumed["steps"][0]["resumed"], true);
 }
+
+#[tokio::test]
+async fn events_carry_a_tenants_own_run_progress_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(dir.path());
+    let subscribe = |tenant: &str| {
+        reqwest::Client::new()
+            .get(format!("{}/v1/events", server.base))
+            .bearer_auth(format!("{tenant}-key"))
+            .send()
+    };
+    let mut acme = subscribe("acme").await.expect("acme events");
+    let mut beta = subscribe("beta").await.expect("beta events");
+    assert_eq!(
+        reqwest::get(format!("{}/v1/events", server.base)).await.expect("anonymous").status().as_u16(),
+        401
+    );
+    let slow = start_slow(&server).await;
+    let mut seen = String::new();
+    while !seen.contains(&slow) {
+        match tokio::time::timeout(Duration::from_secs(20), acme.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            other => panic!("acme's stream ended before its run showed: {other:?} {seen}"),
+        }
+    }
+    assert!(seen.contains("event: runs"), "{seen}");
+    let mut theirs = String::new();
+    let until = tokio::time::Instant::now() + Duration::from_millis(1_500);
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(until, beta.chunk()).await {
+        theirs.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(!theirs.contains(&slow), "beta saw acme's run: {theirs}");
+}

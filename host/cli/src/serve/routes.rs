@@ -7,6 +7,7 @@
 //!   served_by, attempts, fallback, degraded, error), with the status of the error's kind;
 //! - `GET /v1/health`: every configured extension's health (status, breaker, quarantine,
 //!   baselines, recent anomalies), as `symphony health --json`;
+//! - `GET /v1/events`: Server-Sent Events ([`events`](super::events));
 //! - `GET /healthz` (the process answers) and `GET /readyz` (the platform is open and not
 //!   draining);
 //! - `GET /metrics`: Prometheus text ([`metrics_route`](super::metrics_route));
@@ -141,6 +142,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/extensions/{ext}/invoke", post(invoke))
         .route("/v1/health", get(health))
+        .route("/v1/events", get(super::events::events))
         .route("/v1/workflows/{name}/runs", post(super::runs::start))
         .route("/v1/runs/{id}", get(super::runs::show))
         .route("/v1/runs/{id}/cancel", post(super::runs::cancel))

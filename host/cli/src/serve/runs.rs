@@ -47,6 +47,17 @@ pub(crate) struct Runs {
 }
 
 impl Runs {
+    /// The progress of `owner`'s running runs.
+    pub(crate) fn progress_of(&self, owner: Option<&str>) -> Vec<Value> {
+        self.live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, run)| run.result.is_none() && run.owner.as_deref() == owner)
+            .map(|(id, run)| json!({"run_id": id, "workflow": run.workflow, "progress": run.control.progress().snapshot()}))
+            .collect()
+    }
+
     /// Cancel every run still going (each is journaled `cancelled` and resumable), and hand back
     /// their tasks to wait on.
     pub(crate) fn cancel_all(&self) -> Vec<tokio::task::JoinHandle<()>> {
