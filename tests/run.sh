@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo run --quiet -p symphony-cli -- build
+# The dashboard test renders the page in Debian's headless Chromium.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium for the dashboard test…"
+    if [ "$(id -u)" -eq 0 ]; then apt-get install -y chromium >/dev/null || { apt-get update >/dev/null && apt-get install -y chromium >/dev/null; }
+    else sudo apt-get install -y chromium >/dev/null || { sudo apt-get update >/dev/null && sudo apt-get install -y chromium >/dev/null; }; fi
+fi
 # The workspace's default members: host crates, SDK, integration tests, the harness tests. The
 # same dependency build as `cargo run -p symphony-cli` (one wasmtime), see Cargo.toml. Default
 # members echo and hello are tested there, under the real host.

@@ -14,6 +14,7 @@
 //! 127.0.0.1:0`, the port the system chose).
 
 pub(crate) mod api_error;
+pub(crate) mod dashboard;
 pub(crate) mod events;
 pub(crate) mod http_status;
 pub(crate) mod metrics_route;

@@ -7,6 +7,7 @@
 //!   served_by, attempts, fallback, degraded, error), with the status of the error's kind;
 //! - `GET /v1/health`: every configured extension's health (status, breaker, quarantine,
 //!   baselines, recent anomalies), as `symphony health --json`;
+//! - `GET /`: the live dashboard ([`dashboard`](super::dashboard));
 //! - `GET /v1/events`: Server-Sent Events ([`events`](super::events));
 //! - `GET /healthz` (the process answers) and `GET /readyz` (the platform is open and not
 //!   draining);
@@ -140,6 +141,7 @@ impl AppState {
 /// The service's router.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", get(super::dashboard::page))
         .route("/v1/extensions/{ext}/invoke", post(invoke))
         .route("/v1/health", get(health))
         .route("/v1/events", get(super::events::events))
