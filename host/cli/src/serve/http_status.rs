@@ -14,6 +14,7 @@
 
 use axum::http::StatusCode;
 
+use symphony_conductor::breaker::failure::counts_as_failure;
 use symphony_types::error::{CallError, ConductorError, ExtensionError, HostError};
 
 /// The status for `error`.
@@ -32,15 +33,8 @@ pub(crate) fn status_of(error: &CallError) -> StatusCode {
             HostError::InputTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             HostError::ExtensionNotFound { .. } => StatusCode::NOT_FOUND,
             HostError::PoolExhausted => StatusCode::SERVICE_UNAVAILABLE,
-            HostError::OutOfFuel { .. }
-            | HostError::DeadlineExceeded { .. }
-            | HostError::MemoryLimit { .. }
-            | HostError::TableLimit { .. }
-            | HostError::InstanceLimit { .. }
-            | HostError::StackOverflow { .. }
-            | HostError::OutputTooLarge { .. }
-            | HostError::GuestTrap { .. }
-            | HostError::MetadataTooLarge { .. } => StatusCode::BAD_GATEWAY,
+            // The limits and traps the breaker counts against the extension: it broke them.
+            _ if counts_as_failure(error) => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         },
         CallError::Conductor(conductor) => match conductor {

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use super::api_error::{ApiError, Refusal};
 use super::routes::{AppState, read_body, valid_name};
+use super::tenant_gate::Tenant;
 use symphony_host::workflow::checkpoints::new_run_id;
 use symphony_host::workflow::{
     DurableError, DurableOptions, DurableOutcome, JournalError, PreparedWorkflow, ResumeDecisions,
@@ -47,6 +48,11 @@ pub(crate) struct Runs {
 }
 
 impl Runs {
+    /// Whether run `id` is going on in this process.
+    fn is_running(&self, id: &str) -> bool {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner).get(id).is_some_and(|r| r.result.is_none())
+    }
+
     /// The progress of `owner`'s running runs.
     pub(crate) fn progress_of(&self, owner: Option<&str>) -> Vec<Value> {
         self.live
@@ -68,6 +74,15 @@ impl Runs {
         }
         std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner))
     }
+}
+
+/// The calling tenant (none when the gate is open) and its id, which runs are owned by.
+fn caller<'s>(
+    state: &'s AppState,
+    headers: &HeaderMap,
+) -> Result<(Option<&'s Tenant>, Option<String>), ApiError> {
+    let tenant = state.gate().authenticate(headers)?;
+    Ok((tenant, tenant.map(|t| t.id().to_owned())))
 }
 
 fn refused(refusal: Refusal, message: impl Into<String>) -> ApiError {
@@ -174,11 +189,10 @@ pub(crate) async fn start(
             "a workflow is named by lowercase letters, digits and `-`",
         ));
     }
-    let tenant = state.gate().authenticate(&headers)?;
+    let (tenant, owner) = caller(&state, &headers)?;
     if let Some(tenant) = tenant {
         tenant.admit_run(&name)?;
     }
-    let owner = tenant.map(|t| t.id().to_owned());
     let journal = state.journal().ok_or_else(|| refused(Refusal::Journal, "this server has no journal"))?;
     let input = Payload::new(JSON_CONTENT_TYPE, read_body(body, state.limits_for(tenant)).await?);
     // Keys are scoped to the tenant: one tenant's key never names another's run.
@@ -191,13 +205,7 @@ pub(crate) async fn start(
         None => None,
     };
     let run_id = existing.clone().unwrap_or_else(new_run_id);
-    let running = state
-        .runs()
-        .live
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&run_id)
-        .is_some_and(|r| r.result.is_none());
+    let running = state.runs().is_running(&run_id);
     if !running {
         let definition = state
             .platform()
@@ -217,8 +225,7 @@ pub(crate) async fn show(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let tenant = state.gate().authenticate(&headers)?;
-    let owner = tenant.map(|t| t.id().to_owned());
+    let (_, owner) = caller(&state, &headers)?;
     if let Some(run) = state.runs().live.lock().unwrap_or_else(PoisonError::into_inner).get(&id) {
         if run.owner != owner {
             return Err(unknown_run(&id));
@@ -253,8 +260,7 @@ pub(crate) async fn cancel(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let tenant = state.gate().authenticate(&headers)?;
-    let owner = tenant.map(|t| t.id().to_owned());
+    let (_, owner) = caller(&state, &headers)?;
     let live = state.runs().live.lock().unwrap_or_else(PoisonError::into_inner);
     match live.get(&id) {
         Some(run) if run.owner == owner && run.result.is_none() => {
@@ -274,8 +280,7 @@ pub(crate) async fn resume(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let tenant = state.gate().authenticate(&headers)?;
-    let owner = tenant.map(|t| t.id().to_owned());
+    let (tenant, owner) = caller(&state, &headers)?;
     let journal = state.journal().ok_or_else(|| unknown_run(&id))?;
     let loaded = journal.load(&id).map_err(|e| journal_error(&e))?;
     if loaded.run.owner != owner {
@@ -284,13 +289,7 @@ pub(crate) async fn resume(
     if let Some(tenant) = tenant {
         tenant.admit_run(&loaded.run.workflow)?;
     }
-    let running = state
-        .runs()
-        .live
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&id)
-        .is_some_and(|r| r.result.is_none());
+    let running = state.runs().is_running(&id);
     if running {
         return Err(refused(Refusal::NotRunning, format!("run `{id}` is running already")));
     }
