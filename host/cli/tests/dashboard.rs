@@ -5,22 +5,12 @@
 
 #![allow(clippy::expect_used)] // a failed expectation is the test failing
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
-}
+mod support;
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{Served, root};
 
 fn chromium() -> &'static str {
     let found = Command::new("chromium").arg("--version").output();
@@ -45,21 +35,8 @@ fn headless(args: &[&str]) -> std::process::Output {
 #[tokio::test]
 async fn the_dashboard_shows_the_quarantined_miner_and_the_healthy_echo() {
     let state = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(root().join(".symphony/pins.toml"), state.path().join("pins.toml")).expect("pins");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_symphony"))
-        .arg("--state-dir")
-        .arg(state.path())
-        .args(["--config", "sample-extensions/symphony.toml", "serve", "--listen", "127.0.0.1:0"])
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn symphony serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
-    let _server = Server(child);
-    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_owned();
+    let server = Served::start(state.path(), Path::new("sample-extensions/symphony.toml"), &[]);
+    let base = server.base.clone();
 
     let client = reqwest::Client::new();
     let invoke = |name: &str| client.post(format!("{base}/v1/extensions/{name}/invoke")).body("{}").send();

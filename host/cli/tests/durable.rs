@@ -9,7 +9,7 @@
 #![allow(clippy::expect_used)] // a failed expectation is the test failing
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,18 +20,9 @@ use symphony_host::workflow::{Journal, JournalError};
 const CRASH: &str = "tests/workflows/durable/crash.toml";
 const FAILS: &str = "tests/workflows/durable/codegen-fails.toml";
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
-}
+mod support;
 
-/// A state directory of its own (its own journal), trusting the components `symphony build`
-/// pinned in the workspace's `.symphony/`.
-fn state_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(root().join(".symphony/pins.toml"), dir.path().join("pins.toml"))
-        .expect("the workspace's pins (tests/run.sh runs `symphony build` first)");
-    dir
-}
+use support::{root, state_dir};
 
 fn command(state: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_symphony"));

@@ -5,64 +5,42 @@
 
 #![allow(clippy::expect_used)] // a failed expectation is the test failing
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
-}
+mod support;
 
-/// A `symphony serve` child on `127.0.0.1:0`, stopped (SIGKILL) when dropped.
+use support::{Served, root};
+
+/// A `symphony serve` child under the sample config, with a state directory of its own.
 struct Server {
-    child: Child,
-    base: String,
+    served: Served,
     _state: tempfile::TempDir,
 }
 
 impl Server {
     fn start(extra: &[&str]) -> Self {
         let state = tempfile::tempdir().expect("tempdir");
-        std::fs::copy(root().join(".symphony/pins.toml"), state.path().join("pins.toml"))
-            .expect("the workspace's pins (tests/run.sh runs `symphony build` first)");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_symphony"))
-            .arg("--state-dir")
-            .arg(state.path())
-            .args(["--config", "sample-extensions/symphony.toml", "serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .current_dir(root())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn symphony serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("the listening line");
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Self { base: base.to_owned(), child, _state: state }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn addr(&self) -> String {
-        self.base.trim_start_matches("http://").to_owned()
+        let served = Served::start(state.path(), Path::new("sample-extensions/symphony.toml"), extra);
+        Self { served, _state: state }
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Server {
+    type Target = Served;
+    fn deref(&self) -> &Served {
+        &self.served
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Served {
+        &mut self.served
     }
 }
 

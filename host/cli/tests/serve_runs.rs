@@ -5,36 +5,22 @@
 
 #![allow(clippy::expect_used)] // a failed expectation is the test failing
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use symphony_host::tenants::api_key_sha256;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
-}
+mod support;
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::{Served as Server, root};
 
 const QUICK: &str = "name = \"quick\"\n[[steps]]\nid = \"only\"\nextension = \"echo\"\n";
 const SLOW: &str = "name = \"slow\"\n[[steps]]\nid = \"first\"\nextension = \"echo\"\n\n[[steps]]\nid = \"long\"\nextension = \"batch\"\nneeds = [\"first\"]\ninput = { items = 40, item_ms = 50 }\n\n[[steps]]\nid = \"last\"\nextension = \"echo\"\nneeds = [\"first\", \"long\"]\ninput = { first = \"$steps.first\", done = \"$steps.long/done\" }\n";
 
 /// A server over the state directory `dir` (set up on first use).
 fn serve(dir: &Path) -> Server {
-    std::fs::copy(root().join(".symphony/pins.toml"), dir.join("pins.toml")).expect("pins");
     let flows = dir.join("flows");
     std::fs::create_dir_all(&flows).expect("mkdir");
     std::fs::write(flows.join("quick.toml"), QUICK).expect("quick");
@@ -56,22 +42,7 @@ fn serve(dir: &Path) -> Server {
         ),
     )
     .expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_symphony"))
-        .arg("--state-dir")
-        .arg(dir)
-        .arg("--config")
-        .arg(&config)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn symphony serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
-    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_owned();
-    Server { child, base }
+    Server::start(dir, &config, &[])
 }
 
 async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {

@@ -6,28 +6,26 @@
 
 #![allow(clippy::expect_used)] // a failed expectation is the test failing
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 use symphony_host::tenants::api_key_sha256;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
-}
+mod support;
 
-/// `symphony serve` under a config with `tenants` (TOML), on `127.0.0.1:0`.
+use support::{Served, root};
+
+/// `symphony serve` under a config with `tenants` (TOML); the server goes before its directory.
 struct Server {
-    child: Child,
-    base: String,
+    served: Served,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Server {
+    type Target = Served;
+    fn deref(&self) -> &Served {
+        &self.served
     }
 }
 
@@ -43,24 +41,8 @@ fn config(dir: &Path, tenants: &str) -> PathBuf {
 
 fn serve(tenants: &str) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(root().join(".symphony/pins.toml"), dir.path().join("pins.toml")).expect("pins");
     let config = config(dir.path(), tenants);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_symphony"))
-        .arg("--state-dir")
-        .arg(dir.path())
-        .arg("--config")
-        .arg(&config)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn symphony serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
-    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_owned();
-    Server { child, base, _dir: dir }
+    Server { served: Served::start(dir.path(), &config, &[]), _dir: dir }
 }
 
 fn tenant(id: &str, key: &str, extensions: &[&str], quotas: &str) -> String {

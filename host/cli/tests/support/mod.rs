@@ -1,0 +1,82 @@
+//! What the CLI's integration tests share: the workspace root, a state directory that trusts
+//! the components `symphony build` pinned, and a real `symphony serve` child on an ephemeral
+//! loopback port.
+
+#![allow(dead_code, clippy::expect_used)] // each test binary uses part of it; a failed expectation is the test failing
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// Trust in `state` the components the workspace's `.symphony/` pinned.
+pub fn trust_pins(state: &Path) {
+    std::fs::copy(root().join(".symphony/pins.toml"), state.join("pins.toml"))
+        .expect("the workspace's pins (tests/run.sh runs `symphony build` first)");
+}
+
+/// A state directory of its own (its own journal and health), trusting the pinned components.
+pub fn state_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    trust_pins(dir.path());
+    dir
+}
+
+/// A `symphony serve` child on `127.0.0.1:0`, killed when dropped.
+pub struct Served {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Served {
+    /// Serve with `state` (pins trusted) and `config` (relative to the workspace root or
+    /// absolute), plus `extra` arguments to `serve`; returns once it listens.
+    pub fn start(state: &Path, config: &Path, extra: &[&str]) -> Self {
+        trust_pins(state);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_symphony"))
+            .arg("--state-dir")
+            .arg(state)
+            .arg("--config")
+            .arg(config)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn symphony serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the listening line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Self { base: base.to_owned(), child }
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_owned()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
