@@ -72,6 +72,9 @@ pub struct PreparedWorkflow {
     pub(crate) sinks: Vec<usize>,
     /// The check's warnings (errors refuse preparation).
     pub(crate) warnings: CheckReport,
+    /// Step ids and needs, shared with every run's progress (built once, not per run).
+    pub(crate) ids: Arc<[Arc<str>]>,
+    pub(crate) needs: Arc<[Vec<usize>]>,
 }
 
 impl std::fmt::Debug for PreparedWorkflow {
@@ -204,7 +207,8 @@ impl PreparedWorkflow {
             });
         }
         let sinks = (0..count).filter(|&i| dependents[i].is_empty()).collect();
-        Ok(Self { definition, steps, sinks, warnings: report })
+        let ids = steps.iter().map(|s| Arc::clone(&s.id)).collect();
+        Ok(Self { definition, steps, sinks, warnings: report, ids, needs: needs.into() })
     }
 
     /// The definition.
@@ -221,14 +225,14 @@ impl PreparedWorkflow {
 
     /// Step ids in definition order.
     #[must_use]
-    pub fn step_ids(&self) -> Vec<String> {
-        self.steps.iter().map(|s| s.id.to_string()).collect()
+    pub fn step_ids(&self) -> &Arc<[Arc<str>]> {
+        &self.ids
     }
 
     /// Each step's needs, as indices.
     #[must_use]
-    pub fn needs(&self) -> Vec<Vec<usize>> {
-        self.steps.iter().map(|s| s.needs.clone()).collect()
+    pub fn needs(&self) -> &Arc<[Vec<usize>]> {
+        &self.needs
     }
 
     /// `name@version` each step's primary extension is.

@@ -5,7 +5,7 @@
 //! readers take a [`ProgressSnapshot`] whenever they like — nothing here blocks a call.
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -84,7 +84,7 @@ pub struct Waiting {
 /// One step's live state.
 #[derive(Debug)]
 pub struct StepProgress {
-    id: String,
+    id: Arc<str>,
     phase: AtomicU8,
     live: LiveProgress,
     /// Estimated duration, in milliseconds; `u64::MAX` when unknown.
@@ -102,7 +102,7 @@ const UNKNOWN: u64 = u64::MAX;
 pub struct RunProgress {
     started: Instant,
     steps: Vec<StepProgress>,
-    needs: Vec<Vec<usize>>,
+    needs: Arc<[Vec<usize>]>,
 }
 
 /// One step as seen at one moment.
@@ -139,11 +139,11 @@ pub struct ProgressSnapshot {
 impl RunProgress {
     /// Progress for steps `ids` whose dependencies are `needs` (indices).
     #[must_use]
-    pub fn new(ids: Vec<String>, needs: Vec<Vec<usize>>) -> Self {
+    pub fn new(ids: Arc<[Arc<str>]>, needs: Arc<[Vec<usize>]>) -> Self {
         let steps = ids
-            .into_iter()
+            .iter()
             .map(|id| StepProgress {
-                id,
+                id: Arc::clone(id),
                 phase: AtomicU8::new(StepPhase::Pending as u8),
                 live: LiveProgress::new(),
                 estimate_ms: AtomicU64::new(UNKNOWN),
@@ -234,7 +234,7 @@ impl StepProgress {
             })
         };
         StepSnapshot {
-            id: self.id.clone(),
+            id: self.id.to_string(),
             phase,
             fraction,
             message: self.live.message(),
@@ -296,7 +296,7 @@ mod tests {
 
     #[test]
     fn a_guest_fraction_scales_the_estimate_and_final_steps_count_zero() {
-        let progress = RunProgress::new(vec!["a".into(), "b".into()], vec![vec![], vec![0]]);
+        let progress = RunProgress::new(vec!["a".into(), "b".into()].into(), vec![vec![], vec![0]].into());
         progress.set_estimate(0, Some(1_000));
         progress.set_estimate(1, Some(400));
         progress.set_phase(0, StepPhase::Running);

@@ -61,7 +61,10 @@ impl RunControl {
         Self {
             cancel: CancelToken::new(),
             signal: Arc::new(watch::channel(false).0),
-            progress: Arc::new(RunProgress::new(workflow.step_ids(), workflow.needs())),
+            progress: Arc::new(RunProgress::new(
+                Arc::clone(workflow.step_ids()),
+                Arc::clone(workflow.needs()),
+            )),
         }
     }
 
@@ -284,8 +287,12 @@ impl PreparedWorkflow {
         let deadline = step.timeout_ms.map(|ms| started + Duration::from_millis(ms));
         let mut earlier: Option<ConductedOutcome> = None;
         let mut waited = Duration::ZERO;
+        let mut input = payload;
         loop {
-            let mut request = CallRequest::new(payload.clone()).cancel_token(control.cancel.clone());
+            // Only a step with a deadline waits for a recovery and calls again: the others hand
+            // their input over instead of copying it.
+            let again = deadline.map(|_| input.clone());
+            let mut request = CallRequest::new(input).cancel_token(control.cancel.clone());
             if let Some(live) = progress.live(index) {
                 request = request.live_progress(live.clone());
             }
@@ -316,13 +323,15 @@ impl PreparedWorkflow {
                 _ => call.await,
             };
             let outcome = merge(earlier.take(), outcome);
-            let wait = match (&outcome.result, deadline) {
-                (Err(CallError::Conductor(refusal)), Some(deadline)) if !control.is_cancelled() => {
-                    recovery_wait(refusal, deadline)
+            let wait = match (&outcome.result, deadline, again) {
+                (Err(CallError::Conductor(refusal)), Some(deadline), Some(again))
+                    if !control.is_cancelled() =>
+                {
+                    recovery_wait(refusal, deadline).map(|wait| (wait, again))
                 }
                 _ => None,
             };
-            let Some((reason, extension, after)) = wait else {
+            let Some(((reason, extension, after), again)) = wait else {
                 return Finished {
                     index,
                     outcome,
@@ -342,6 +351,7 @@ impl PreparedWorkflow {
             waited += slept.elapsed();
             progress.set_waiting(index, None);
             earlier = Some(outcome);
+            input = again;
         }
     }
 
