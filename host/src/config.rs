@@ -1,5 +1,7 @@
 //! The platform configuration (`symphony.toml`): where extensions live, engine settings and the
 //! limit policy. Every field is optional; when the file is absent the embedded defaults apply.
+//! Sections with a module of their own validate themselves there (`[tenants]`, `[telemetry]`);
+//! this file places their errors at the file's line.
 
 use std::path::{Path, PathBuf};
 
@@ -114,6 +116,8 @@ pub struct PlatformConfig {
     pub reservation: symphony_conductor::ReservationPolicy,
     /// Who may call the served platform (`[[tenants]]`); none: serve stays on loopback.
     pub tenants: Vec<crate::tenants::TenantConfig>,
+    /// Trace export (`[telemetry]`); off without `otlp_endpoint`.
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 impl Default for PlatformConfig {
@@ -130,6 +134,7 @@ impl Default for PlatformConfig {
             anomaly: AnomalyPolicy::default(),
             reservation: symphony_conductor::ReservationPolicy::default(),
             tenants: Vec::new(),
+            telemetry: crate::telemetry::TelemetryConfig::default(),
         }
     }
 }
@@ -155,6 +160,8 @@ struct ConfigFile {
     reservation: symphony_conductor::ReservationPolicy,
     #[serde(default)]
     tenants: Vec<crate::tenants::TenantConfig>,
+    #[serde(default)]
+    telemetry: crate::telemetry::TelemetryConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -304,6 +311,9 @@ impl PlatformConfig {
                 return Err(ConfigFileError::at_field(path, &text, field, "must be greater than 0"));
             }
         }
+        if let Some((field, message)) = file.telemetry.invalid_field() {
+            return Err(ConfigFileError::at_field(path, &text, field, message));
+        }
         let conductor = conductor_config(path, &text, file.conductor)?;
         let extension_dirs: Vec<PathBuf> = file
             .extension_dirs
@@ -355,6 +365,7 @@ impl PlatformConfig {
             anomaly: file.anomaly,
             reservation: file.reservation,
             tenants: file.tenants,
+            telemetry: file.telemetry,
         })
     }
 }

@@ -26,6 +26,7 @@ pub mod registry;
 pub mod runtime;
 pub mod sandbox;
 pub mod state;
+pub mod telemetry;
 pub mod tenants;
 pub mod workflows;
 

@@ -8,12 +8,14 @@
 //! typed [`HostError`]s (`sandbox/trap.rs`), output size is checked, the guest's error message
 //! is cut to its limit (`sandbox/guest_error.rs`), usage is reported, including the time the
 //! guest itself ran (`sandbox/guest_time.rs`). The store is dropped on every path, so a poisoned
-//! instance is never reused.
+//! instance is never reused. Each call has a `tracing` span, parented on the caller's side and
+//! carried onto the guest executor (`sandbox/call_span.rs`).
 //!
 //! At load the component's `describe()` is checked against its manifest
 //! (`sandbox/identity.rs`). Which generated bindings a call goes through depends on the API
 //! version the guest exports; that dispatch is `sandbox/template.rs`'s.
 
+mod call_span;
 mod guest_error;
 mod guest_time;
 pub mod identity;
@@ -27,6 +29,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use tracing::Instrument;
 use wasmtime::component::Linker;
 use wasmtime::{Store, UpdateDeadline};
 
@@ -257,7 +260,10 @@ impl LoadedExtension {
     pub async fn call(&self, request: CallRequest) -> CallOutcome {
         let shared = Arc::clone(&self.shared);
         let limits = shared.limits.limits;
-        match self.shared.engine.guests().spawn(async move { shared.call(request).await }).await {
+        // Made here, on the caller's task, so the attempt it belongs to is its parent.
+        let span = call_span::call_span(&self.shared.id, request.attempt);
+        let call = async move { shared.call(request).await }.instrument(span.clone());
+        let outcome = match self.shared.engine.guests().spawn(call).await {
             Ok(outcome) => outcome,
             Err(join) => CallOutcome {
                 result: Err(HostError::SandboxTaskFailed { reason: join.to_string() }.into()),
@@ -267,7 +273,9 @@ impl LoadedExtension {
                 progress: ProgressLog::new(limits.progress_updates, limits.progress_bytes),
                 error_message_cut_bytes: 0,
             },
-        }
+        };
+        call_span::record(&span, &outcome);
+        outcome
     }
 
     /// Ask the extension for its name, version and features (in a fresh sandbox).

@@ -1,6 +1,8 @@
 //! The `symphony` binary: argument parsing and dispatch. Each subcommand lives in its own file
 //! beside this one; exit codes are 0 on success, 1 when the thing asked for failed (a call, a check),
-//! 2 when the command could not run (bad arguments, config, missing extension).
+//! 2 when the command could not run (bad arguments, config, missing extension). The process's
+//! `tracing` subscriber is set up here: warnings on stderr, and every span of Symphony's crates
+//! to an OTLP collector when the config's `[telemetry]` names one (flushed before exit).
 
 mod audit;
 mod bench;
@@ -34,6 +36,8 @@ use clap::{Parser, Subcommand};
 use symphony_host::config::PlatformConfig;
 use symphony_host::runtime::Runtime;
 use symphony_host::state::{DEFAULT_STATE_DIR, StateDir};
+use symphony_host::telemetry::Telemetry;
+use tracing_subscriber::Layer as _;
 
 /// Exit code when the command could not do its job at all.
 const EXIT_UNUSABLE: u8 = 2;
@@ -124,30 +128,11 @@ enum AuditAction {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = if matches!(cli.command, Command::Demo) { "error" } else { "warn" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // The demo reports anomalies in its own table; elsewhere they are warnings.
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only where a person reads them, never in a file or a pipe.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_UNUSABLE);
-        }
-    };
-    runtime.block_on(dispatch(cli))
-}
-
-async fn dispatch(cli: Cli) -> ExitCode {
     if let Command::New(args) = &cli.command {
+        init_tracing(default_filter, &Telemetry::off());
         return new::run(args);
     }
+    // Read before the subscriber is installed: `[telemetry]` decides whether spans are exported.
     let config = match PlatformConfig::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -155,6 +140,44 @@ async fn dispatch(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_UNUSABLE);
         }
     };
+    // Best-effort: traces that cannot start never stop the command.
+    let telemetry = Telemetry::start(&config.telemetry).unwrap_or_else(|e| {
+        eprintln!("warning: traces are not exported: {e}");
+        Telemetry::off()
+    });
+    init_tracing(default_filter, &telemetry);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    };
+    let code = runtime.block_on(dispatch(cli, config, telemetry.clone()));
+    // The spans of the command's last moments, sent within the export timeout.
+    if let Err(e) = telemetry.shutdown() {
+        eprintln!("warning: {e}");
+    }
+    code
+}
+
+/// Warnings (errors for the demo, or `RUST_LOG`) on stderr; every span of Symphony's crates to
+/// the collector when `telemetry` exports, each layer with its own filter.
+fn init_tracing(default_filter: &str, telemetry: &Telemetry) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        // The demo reports anomalies in its own table; elsewhere they are warnings.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        // Colour codes only where a person reads them, never in a file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(filter);
+    tracing_subscriber::registry().with(stderr).with(telemetry.layer()).init();
+}
+
+async fn dispatch(cli: Cli, config: PlatformConfig, telemetry: Telemetry) -> ExitCode {
     let state_dir = cli.state_dir;
     match cli.command {
         Command::Build { dirs } => build::run(&config, &state_dir, dirs),
@@ -170,7 +193,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         }
         Command::Bench(args) => bench::run(config, &state_dir, args).await,
         Command::Workflow { action } => workflow::run(config, &state_dir, action).await,
-        Command::Serve(args) => serve::run(config, &state_dir, args).await,
+        Command::Serve(args) => serve::run(config, &state_dir, args, telemetry).await,
         Command::New(args) => new::run(&args),
     }
 }

@@ -8,7 +8,9 @@
 //! (408) are refused first. With `[[tenants]]` every request is authenticated and held to its
 //! tenant's allow-list and quotas ([`tenant_gate`]); without, serve listens on loopback only. SIGTERM or
 //! SIGINT stop it gracefully: `/readyz` turns 503, new connections are refused, in-flight calls
-//! get `--drain-ms` to finish, and the health history is flushed.
+//! get `--drain-ms` to finish, the health history is flushed, and so are the spans still queued
+//! for the trace collector (`[telemetry]`, within its export timeout). Every request has a span
+//! ([`request_span`]), parent of the conductor's attempts and their sandbox calls.
 //!
 //! Prints `listening on http://ADDR` on stdout once it accepts connections (with `--listen
 //! 127.0.0.1:0`, the port the system chose).
@@ -18,6 +20,7 @@ pub(crate) mod dashboard;
 pub(crate) mod events;
 pub(crate) mod http_status;
 pub(crate) mod metrics_route;
+pub(crate) mod request_span;
 pub(crate) mod routes;
 pub(crate) mod runs;
 pub(crate) mod tenant_gate;
@@ -35,6 +38,7 @@ use super::EXIT_UNUSABLE;
 use routes::{AppState, RequestLimits};
 use symphony_host::Platform;
 use symphony_host::config::PlatformConfig;
+use symphony_host::telemetry::Telemetry;
 
 /// Where serve listens by default.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
@@ -66,7 +70,12 @@ fn unusable(message: &str) -> ExitCode {
     ExitCode::from(EXIT_UNUSABLE)
 }
 
-pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: ServeArgs) -> ExitCode {
+pub(crate) async fn run(
+    config: PlatformConfig,
+    state_dir: &Path,
+    args: ServeArgs,
+    telemetry: Telemetry,
+) -> ExitCode {
     if !args.listen.ip().is_loopback() && config.tenants.is_empty() {
         return unusable(&format!(
             "refusing to listen on {}: without [[tenants]] (API keys) serve listens on loopback only",
@@ -90,7 +99,7 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: ServeArg
         Ok(journal) => Some(journal),
         Err(e) => return unusable(&format!("cannot open the workflow journal: {e}")),
     };
-    let state = Arc::new(AppState::new(platform, metrics, limits, journal));
+    let state = Arc::new(AppState::new(platform, metrics, limits, journal, telemetry));
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(e) => return unusable(&format!("cannot listen on {}: {e}", args.listen)),
@@ -133,6 +142,10 @@ pub(crate) async fn run(config: PlatformConfig, state_dir: &Path, args: ServeArg
         }
     };
     if let Err(e) = state.platform().flush() {
+        eprintln!("warning: {e}");
+    }
+    // The last spans, within the export timeout: a collector that is down never holds the exit.
+    if let Err(e) = state.telemetry().shutdown() {
         eprintln!("warning: {e}");
     }
     match served {

@@ -37,6 +37,7 @@
 //! [`RetryOutcome::last_attempt_error`] keeps the guest's or sandbox's error, and
 //! [`RetryOutcome::attempts`] the whole history.
 
+mod attempt_span;
 mod budget;
 mod jitter;
 #[cfg(test)]
@@ -47,6 +48,8 @@ mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use tracing::Instrument;
 
 pub use budget::{RetryBudget, RetryBudgets};
 pub use jitter::Jitter;
@@ -170,7 +173,12 @@ impl Retrier {
             // The attempt may not outlive the request: its sandbox deadline is capped at what is left.
             let left_ms = u64::try_from(deadline.saturating_sub(now).as_millis()).unwrap_or(u64::MAX);
             // A clone keeps the cancel token and live progress view the caller shares.
-            let mut outcome = target.invoke(request.clone().attempt(attempt).deadline_cap_ms(left_ms)).await;
+            let span = attempt_span::attempt_span(&extension, attempt);
+            let mut outcome = target
+                .invoke(request.clone().attempt(attempt).deadline_cap_ms(left_ms))
+                .instrument(span.clone())
+                .await;
+            attempt_span::record(&span, &outcome.result);
             history.record(attempt, waited, &mut outcome);
             let error = match outcome.result {
                 Ok(output) => return history.end(Ok(output)),

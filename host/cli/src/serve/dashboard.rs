@@ -2,7 +2,8 @@
 //! step): every extension with its status and breaker in colour and in words, quarantine
 //! countdown, success and timeout rates, fuel / memory / guest-time baselines with sparklines of
 //! how they moved while the page was open, recent anomalies with their evidence; runs in
-//! progress with step progress and ETA; the tenant's quota use. Live over `/v1/events`, and
+//! progress with step progress and ETA; the tenant's quota use; trace export (telemetry ok,
+//! degraded with the spans dropped and the last error, or off). Live over `/v1/events`, and
 //! polling `/v1/health` every 2 s (the only way with a tenant key: `/?key=…`).
 
 use axum::http::header;

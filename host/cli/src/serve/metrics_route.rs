@@ -2,7 +2,8 @@
 //! extension calls by outcome, attempts, call duration and fuel histograms, retry-budget
 //! refusals (the conductor), workflow runs by status and checkpoint commit latency (the
 //! runner) — plus gauges read at scrape time: each extension's breaker state and quarantine, and
-//! the reservation pool's use and queue.
+//! the reservation pool's use and queue; and trace export's counts (spans exported and dropped,
+//! failed exports), read from the telemetry snapshot at scrape time.
 
 use axum::extract::State;
 use axum::http::header;
@@ -18,6 +19,12 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Histogram buckets for durations, in seconds: 100 µs to 30 s.
 const SECONDS_BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
+/// Spans the collector accepted, from the telemetry snapshot.
+const TELEMETRY_EXPORTED: &str = "symphony_telemetry_spans_exported_total";
+/// Spans dropped at the full export queue.
+const TELEMETRY_DROPPED: &str = "symphony_telemetry_spans_dropped_total";
+/// Exports that failed.
+const TELEMETRY_FAILURES: &str = "symphony_telemetry_export_failures_total";
 /// Histogram buckets for fuel, in fuel units.
 const FUEL_BUCKETS: &[f64] = &[1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 
@@ -86,6 +93,15 @@ fn describe() {
     );
     metrics::describe_gauge!("symphony_reservation_in_use_fuel", "Fuel reserved by calls in flight.");
     metrics::describe_gauge!("symphony_reservation_queued", "Calls waiting for a reservation, per priority.");
+    metrics::describe_counter!(TELEMETRY_EXPORTED, "Spans the trace collector accepted.");
+    metrics::describe_counter!(
+        TELEMETRY_DROPPED,
+        "Spans dropped because the export queue was full (the call went on)."
+    );
+    metrics::describe_counter!(
+        TELEMETRY_FAILURES,
+        "Trace exports that failed: collector unreachable, refusing or slower than the export timeout."
+    );
 }
 
 pub(crate) async fn scrape(State(state): State<std::sync::Arc<AppState>>) -> Response {
@@ -114,5 +130,9 @@ pub(crate) async fn scrape(State(state): State<std::sync::Arc<AppState>>) -> Res
             }
         }
     }
+    let telemetry = state.telemetry().snapshot();
+    metrics::counter!(TELEMETRY_EXPORTED).absolute(telemetry.exported);
+    metrics::counter!(TELEMETRY_DROPPED).absolute(telemetry.dropped);
+    metrics::counter!(TELEMETRY_FAILURES).absolute(telemetry.export_failures);
     ([(header::CONTENT_TYPE, TEXT_FORMAT)], state.metrics().render()).into_response()
 }

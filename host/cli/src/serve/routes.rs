@@ -6,7 +6,8 @@
 //!   `application/json` when none); the answer is the `run --json` object (output, usage,
 //!   served_by, attempts, fallback, degraded, error), with the status of the error's kind;
 //! - `GET /v1/health`: every configured extension's health (status, breaker, quarantine,
-//!   baselines, recent anomalies), as `symphony health --json`;
+//!   baselines, recent anomalies), as `symphony health --json`, and how trace export is doing
+//!   (`telemetry`: off, ok or degraded, with its counts);
 //! - `GET /`: the live dashboard ([`dashboard`](super::dashboard));
 //! - `GET /v1/events`: Server-Sent Events ([`events`](super::events));
 //! - `GET /healthz` (the process answers) and `GET /readyz` (the platform is open and not
@@ -31,6 +32,7 @@ use super::api_error::{ApiError, Refusal};
 use super::runs::Runs;
 use super::tenant_gate::{Tenant, TenantGate};
 use crate::run::conducted_json;
+use symphony_host::telemetry::Telemetry;
 use symphony_host::workflow::Journal;
 use symphony_host::{LoadedExtension, Platform};
 use symphony_types::error::CallError;
@@ -57,6 +59,7 @@ pub(crate) struct AppState {
     gate: TenantGate,
     journal: Option<Journal>,
     runs: Runs,
+    telemetry: Telemetry,
 }
 
 impl AppState {
@@ -65,6 +68,7 @@ impl AppState {
         metrics: metrics_exporter_prometheus::PrometheusHandle,
         limits: RequestLimits,
         journal: Option<Journal>,
+        telemetry: Telemetry,
     ) -> Self {
         let gate = TenantGate::new(&platform.config().tenants);
         Self {
@@ -76,6 +80,7 @@ impl AppState {
             gate,
             journal,
             runs: Runs::default(),
+            telemetry,
         }
     }
 
@@ -97,6 +102,11 @@ impl AppState {
 
     pub(crate) fn runs(&self) -> &Runs {
         &self.runs
+    }
+
+    /// The process's trace export (off when `[telemetry]` names no collector).
+    pub(crate) fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
     }
 
     /// The request limits, with `tenant`'s body quota when it is smaller.
@@ -153,6 +163,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(super::metrics_route::scrape))
         .fallback(|| async { ApiError::refused(Refusal::UnknownRoute, "no such route") })
+        .layer(axum::middleware::from_fn(super::request_span::traced))
         .with_state(state)
 }
 
@@ -212,6 +223,7 @@ async fn invoke(
         ));
     }
     let tenant = state.gate.authenticate(&headers)?;
+    super::request_span::record_caller(tenant.map(Tenant::id), &reference);
     let name = reference.split('@').next().unwrap_or(&reference);
     // Refused here, before the body is read or anything loads: the guest never runs.
     let admission = tenant.map(|t| t.admit(name)).transpose()?;
@@ -244,10 +256,14 @@ async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resul
     };
     let ids = state.extension_ids();
     let mut body = json!({"extensions": monitor.report(&ids, Some(state.platform.conductor().breakers()))});
-    // A tenant sees its own use, nobody else's.
+    let mut telemetry = state.telemetry.snapshot();
+    // A tenant sees its own use, nobody else's, and not where the platform's traces go.
     if let Some(tenant) = tenant {
         body["tenant"] = tenant.report();
+        telemetry.endpoint = None;
+        telemetry.last_error = None;
     }
+    body["telemetry"] = json!(telemetry);
     Ok(Json(body).into_response())
 }
 
