@@ -257,6 +257,13 @@ async fn metrics_count_the_calls_made_by_outcome() {
     assert_eq!(after.get(r#"symphony_breaker_state{extension="echo@1.0.0"}"#), Some(&0.0), "closed");
     assert_eq!(after.get(r#"symphony_extension_quarantined{extension="miner@1.0.0"}"#), Some(&0.0));
     assert_eq!(after.get("symphony_reservation_in_use_bytes"), Some(&0.0), "nothing in flight");
+    let admitted: f64 = ["optional", "recommended", "essential"]
+        .iter()
+        .map(|p| delta(&format!(r#"symphony_reservation_wait_seconds_count{{priority="{p}"}}"#)))
+        .sum();
+    assert_eq!(admitted, 4.0, "every call's reservation wait is recorded: {after:?}");
+    assert!(after.get("symphony_audit_records_written_total").is_some_and(|n| *n >= 1.0), "{after:?}");
+    assert_eq!(after.get("symphony_audit_records_dropped_total"), Some(&0.0));
 }
 
 /// Read `response`'s SSE stream until a chunk contains `needle`, at most `within`; what was read.

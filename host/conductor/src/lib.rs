@@ -264,6 +264,8 @@ impl Conductor {
             None => target,
         };
         let guarded = Guarded::new(observed, breaker);
+        // The caller's class, when it gives one, replaces the manifest's.
+        let demand = demand.map(|d| request.priority.map_or(d, |priority| Demand { priority, ..d }));
         let reserved = match (&self.pool, demand) {
             (Some(pool), Some(demand)) => Some(Reserved::new(&guarded, pool.clone(), demand)),
             _ => None,

@@ -3,8 +3,10 @@
 //! - with `[[tenants]]`, every `/v1` request is authenticated and admitted by the
 //!   [`TenantGate`] first;
 //! - `POST /v1/extensions/{ext}/invoke`: the body is the input (its `Content-Type` kept,
-//!   `application/json` when none); the answer is the `run --json` object (output, usage,
-//!   served_by, attempts, fallback, degraded, error), with the status of the error's kind;
+//!   `application/json` when none; `Symphony-Priority: optional|recommended|essential` claims
+//!   an admission class, within the tenant's `max_priority`); the answer is the `run --json`
+//!   object (output, usage, served_by, attempts, fallback, degraded, error), with the status of
+//!   the error's kind;
 //! - `GET /v1/health`: every configured extension's health (status, breaker, quarantine,
 //!   baselines, recent anomalies), as `symphony health --json`;
 //! - `GET /`: the live dashboard ([`dashboard`](super::dashboard));
@@ -34,8 +36,11 @@ use crate::run::conducted_json;
 use symphony_host::workflow::Journal;
 use symphony_host::{LoadedExtension, Platform};
 use symphony_types::error::CallError;
-use symphony_types::manifest::ExtensionManifest;
+use symphony_types::manifest::{ExtensionManifest, Priority};
 use symphony_types::payload::{CallRequest, JSON_CONTENT_TYPE, Payload};
+
+/// The request header a call claims its admission class in.
+pub(crate) const PRIORITY_HEADER: &str = "symphony-priority";
 
 /// What every request may send and how long it may take to send it.
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +71,8 @@ impl AppState {
         limits: RequestLimits,
         journal: Option<Journal>,
     ) -> Self {
-        let gate = TenantGate::new(&platform.config().tenants);
+        let audit = platform.runtime().state().map(symphony_host::state::StateDir::audit);
+        let gate = TenantGate::new(&platform.config().tenants, audit);
         Self {
             platform,
             metrics,
@@ -107,6 +113,12 @@ impl AppState {
             limits.max_body_bytes = limits.max_body_bytes.min(quota);
         }
         limits
+    }
+
+    /// The reservation pool's budgets: memory bytes, fuel units.
+    pub(crate) fn reservation_budgets(&self) -> (u64, u64) {
+        let policy = &self.platform.config().reservation;
+        (policy.memory_budget_bytes, policy.fuel_budget)
     }
 
     /// Every configured extension's `name@version`, so never-called ones are reported too.
@@ -222,7 +234,16 @@ async fn invoke(
         .unwrap_or(JSON_CONTENT_TYPE)
         .to_owned();
     let extension = state.extension(&reference).map_err(|e| ApiError::call(&e))?;
-    let request = CallRequest::new(Payload::new(content_type, bytes));
+    let mut request = CallRequest::new(Payload::new(content_type, bytes));
+    let claimed = claimed_priority(&headers)?;
+    let mut admission = admission;
+    if let Some(admission) = &mut admission {
+        let demand = extension.demand();
+        request = request.priority(admission.priority(claimed, demand.priority)?);
+        admission.hold_share(demand, state.reservation_budgets())?;
+    } else if let Some(claimed) = claimed {
+        request = request.priority(claimed);
+    }
     let outcome = state.platform.call(&extension, request).await;
     if let Some(admission) = &admission {
         admission.charge(outcome.usage.fuel);
@@ -234,6 +255,20 @@ async fn invoke(
     match &outcome.result {
         Ok(_) => Ok((StatusCode::OK, Json(body)).into_response()),
         Err(error) => Err(ApiError::with_body(error, body)),
+    }
+}
+
+/// The admission class a request claims in `Symphony-Priority`, if any.
+fn claimed_priority(headers: &HeaderMap) -> Result<Option<Priority>, ApiError> {
+    let Some(value) = headers.get(PRIORITY_HEADER) else { return Ok(None) };
+    match value.to_str().map(str::trim) {
+        Ok("optional") => Ok(Some(Priority::Optional)),
+        Ok("recommended") => Ok(Some(Priority::Recommended)),
+        Ok("essential") => Ok(Some(Priority::Essential)),
+        _ => Err(ApiError::refused(
+            Refusal::BadPriority,
+            format!("`{PRIORITY_HEADER}` is `optional`, `recommended` or `essential`"),
+        )),
     }
 }
 
