@@ -308,3 +308,41 @@ async fn events_stream_breaker_transitions_as_they_happen() {
         "{data}"
     );
 }
+
+#[tokio::test]
+async fn health_reports_each_breakers_recovery_and_each_extensions_fallbacks() {
+    let server = Server::start(&[]);
+    let client = reqwest::Client::new();
+    let flaky = server.url("/v1/extensions/flaky/invoke");
+    // Every attempt fails until its breaker opens and the API answers 503.
+    let mut open = false;
+    for _ in 0..40 {
+        let (status, body, _) = post(&client, &flaky, r#"{"fail_times": 99}"#).await;
+        if status == 503 && body["error"]["kind"] == "circuit_open" {
+            open = true;
+            break;
+        }
+    }
+    assert!(open, "flaky's breaker never opened");
+    // After the open period, succeeding probes close it: one trip recovered.
+    let mut closed = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (status, _, _) = post(&client, &flaky, "{}").await;
+        let health: Value =
+            client.get(server.url("/v1/health")).send().await.expect("health").json().await.expect("json");
+        let entry = health["extensions"]
+            .as_array()
+            .and_then(|all| all.iter().find(|e| e["extension"] == "flaky@1.0.0").cloned())
+            .expect("flaky's entry");
+        if status == 200 && entry["recovery"]["recovered_trips"] == 1 {
+            assert!(entry["recovery"]["mean_recovery_ms"].as_u64().is_some(), "{entry}");
+            assert_eq!(entry["recovery"]["state"], "closed", "{entry}");
+            assert_eq!(entry["fallback"]["fallbacks"], 0, "flaky has no fallback: {entry}");
+            assert!(entry["fallback"]["calls"].as_u64() > Some(1), "{entry}");
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "flaky's breaker never recovered");
+}

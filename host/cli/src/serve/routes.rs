@@ -278,7 +278,16 @@ async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resul
         return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "error"}))).into_response());
     };
     let ids = state.extension_ids();
-    let mut body = json!({"extensions": monitor.report(&ids, Some(state.platform.conductor().breakers()))});
+    let conductor = state.platform.conductor();
+    let mut extensions = json!(monitor.report(&ids, Some(conductor.breakers())));
+    // Beside each report: its fallback tally and its breaker's recovery record (mean time to
+    // recovery), which the conductor keeps across every caller.
+    for entry in extensions.as_array_mut().into_iter().flatten() {
+        let Some(id) = entry["extension"].as_str().map(str::to_owned) else { continue };
+        entry["fallback"] = json!(conductor.fallbacks().get(&id));
+        entry["recovery"] = json!(conductor.breakers().get(&id).map(|breaker| breaker.recovery()));
+    }
+    let mut body = json!({"extensions": extensions});
     // A tenant sees its own use, nobody else's.
     if let Some(tenant) = tenant {
         body["tenant"] = tenant.report();
