@@ -1,7 +1,8 @@
 //! Tenants (`[[tenants]]` in `symphony.toml`): who may call a served platform, what, and how
 //! much. Each has an id, the sha256 of its API key (the key itself is never stored), the
-//! extensions and workflows it may call (names or `*` patterns; none by default) and its quotas: calls in
-//! flight at once, fuel per minute (a token bucket), and the largest request body.
+//! extensions and workflows it may call (names or `*` patterns; none by default), the highest
+//! admission class its calls may claim, and its quotas: calls in flight at once, fuel per
+//! minute (a token bucket), its share of the reservation pool, and the largest request body.
 //!
 //! ```toml
 //! [[tenants]]
@@ -9,9 +10,11 @@
 //! api_key_sha256 = "…64 hex digits…"   # printf %s "$KEY" | sha256sum
 //! extensions = ["echo", "text-*"]
 //! workflows = ["report"]
+//! max_priority = "recommended"        # optional | recommended | essential
 //! [tenants.quotas]
 //! concurrent_calls = 4
 //! fuel_per_minute = 200_000_000
+//! reservation_share = 0.5             # of the pool's memory and fuel budgets, held at once
 //! max_body_bytes = "256 KiB"
 //! ```
 
@@ -20,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use symphony_types::byte_size;
 use symphony_types::capability::pattern_matches;
+use symphony_types::manifest::Priority;
 
 /// Calls a tenant may have in flight at once, by default.
 pub const DEFAULT_CONCURRENT_CALLS: u32 = 8;
@@ -27,15 +31,23 @@ pub const DEFAULT_CONCURRENT_CALLS: u32 = 8;
 pub const DEFAULT_FUEL_PER_MINUTE: u64 = 1_000_000_000;
 /// Largest request body a tenant may send, by default, in bytes (1 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
+/// Share of the reservation pool's budgets a tenant's calls may hold at once, by default (all).
+pub const DEFAULT_RESERVATION_SHARE: f64 = 1.0;
+/// Highest admission class a tenant may claim, by default: `essential` is granted explicitly.
+pub const DEFAULT_MAX_PRIORITY: Priority = Priority::Recommended;
 
 /// A tenant's quotas (`[tenants.quotas]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TenantQuotas {
     /// Calls in flight at once.
     pub concurrent_calls: u32,
     /// Fuel per minute, in fuel units: the size of the token bucket, refilled continuously.
     pub fuel_per_minute: u64,
+    /// Share (0 < share ≤ 1) of the reservation pool's memory and fuel budgets its calls may
+    /// hold at once, counted by their limits as the pool counts them; 1: the whole pool, no
+    /// bound beyond the pool's own admission.
+    pub reservation_share: f64,
     /// Largest request body, in bytes.
     #[serde(with = "byte_size")]
     pub max_body_bytes: u64,
@@ -46,13 +58,14 @@ impl Default for TenantQuotas {
         Self {
             concurrent_calls: DEFAULT_CONCURRENT_CALLS,
             fuel_per_minute: DEFAULT_FUEL_PER_MINUTE,
+            reservation_share: DEFAULT_RESERVATION_SHARE,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
 
 /// One tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
     /// Its id (lowercase letters, digits, `-`): in metrics, health and the audit log.
@@ -65,9 +78,16 @@ pub struct TenantConfig {
     /// Workflows it may run: names or `*` patterns. Empty: none.
     #[serde(default)]
     pub workflows: Vec<String>,
+    /// Highest admission class its calls may claim (and the class they are capped at).
+    #[serde(default = "default_max_priority")]
+    pub max_priority: Priority,
     /// Its quotas.
     #[serde(default)]
     pub quotas: TenantQuotas,
+}
+
+fn default_max_priority() -> Priority {
+    DEFAULT_MAX_PRIORITY
 }
 
 /// sha256 (lowercase hex) of an API key, as `api_key_sha256` holds it.
@@ -164,6 +184,12 @@ pub fn invalid_field(tenants: &[TenantConfig]) -> Option<(String, String)> {
                 return Some((field(name), "must be greater than 0".into()));
             }
         }
+        if !(quotas.reservation_share > 0.0 && quotas.reservation_share <= 1.0) {
+            return Some((
+                field("quotas.reservation_share"),
+                format!("must be a share above 0 and at most 1, not {}", quotas.reservation_share),
+            ));
+        }
     }
     None
 }
@@ -178,6 +204,7 @@ mod tests {
             api_key_sha256: api_key_sha256(key),
             extensions: vec!["text-*".into()],
             workflows: vec!["rep*".into()],
+            max_priority: DEFAULT_MAX_PRIORITY,
             quotas: TenantQuotas::default(),
         }
     }
@@ -193,6 +220,12 @@ mod tests {
         assert_eq!(twice.map(|(f, _)| f).as_deref(), Some("tenants[1].id"));
         let shared = invalid_field(&[acme.clone(), tenant("beta", "s3cret")]);
         assert_eq!(shared.map(|(f, _)| f).as_deref(), Some("tenants[1].api_key_sha256"));
+        let mut share = acme.clone();
+        for wrong in [0.0, 1.5, f64::NAN] {
+            share.quotas.reservation_share = wrong;
+            let field = invalid_field(std::slice::from_ref(&share)).map(|(f, _)| f);
+            assert_eq!(field.as_deref(), Some("tenants[0].quotas.reservation_share"), "{wrong}");
+        }
         let mut bad = acme;
         bad.api_key_sha256 = "s3cret".into();
         assert_eq!(invalid_field(&[bad]).map(|(f, _)| f).as_deref(), Some("tenants[0].api_key_sha256"));

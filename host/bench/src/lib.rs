@@ -8,7 +8,9 @@
 //! precompiled cache), [`metering`] (fuel and epochs on and off), [`phases`] (where one
 //! call's time goes), [`noisy_neighbour`] (a paced caller beside hostile guests),
 //! [`workflow_chain`] (a three-step workflow vs the same three calls by hand) and
-//! [`workflow_in_flight`] (peak RSS per idle in-flight workflow run). The raw baseline is
+//! [`workflow_in_flight`] (peak RSS per idle in-flight workflow run), [`serve_overhead`] (a
+//! call through a real `symphony serve` vs in process) and [`serve_tenants`] (one tenant
+//! beside another flooding at its quota; the server is [`serve_child`]). The raw baseline is
 //! [`raw`], the three call paths [`subject`], the statistics [`stats`], the peak resident set
 //! [`peak_rss`], the workflows defined inline [`embedded_workflow`]. Timings assert nothing:
 //! tests check behaviour in fuel units and bytes, benchmarks measure time.
@@ -23,6 +25,9 @@ pub mod per_call;
 pub mod phases;
 pub mod raw;
 pub mod scaling;
+pub mod serve_child;
+pub mod serve_overhead;
+pub mod serve_tenants;
 pub mod stats;
 pub mod subject;
 pub mod workflow_chain;
@@ -81,6 +86,16 @@ pub enum BenchError {
     /// The state directory for the precompiled cache could not be set up.
     #[error("state directory: {0}")]
     State(String),
+    /// The service under measurement (a `symphony serve` child) could not start or answer.
+    #[error("symphony serve: {reason}")]
+    Serve {
+        /// Why.
+        reason: String,
+    },
+    /// A service scenario was asked of [`run_scenario`], which has no `symphony` binary to
+    /// serve with (see [`run_serve_scenario`]).
+    #[error("`{0}` needs the `symphony` binary: run it with `symphony bench`")]
+    NeedsServer(&'static str),
     /// An in-flight measurement was asked of a scenario that holds nothing in flight.
     #[error("`{0}` is not an in-flight scenario")]
     NotInFlight(&'static str),
@@ -146,11 +161,16 @@ pub enum Scenario {
     WorkflowInFlight,
     /// A three-step chain without a journal vs with fsync'd checkpoints, and one checkpoint.
     WorkflowJournal,
+    /// `echo` through a real `symphony serve` over loopback HTTP vs the in-process call.
+    ServeOverhead,
+    /// One tenant's steady `echo` calls alone vs beside another tenant flooding hostile guests
+    /// at its quota, through one real `symphony serve`.
+    ServeTenants,
 }
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::PerCallEcho,
         Scenario::PerCallTextStats,
         Scenario::Scaling,
@@ -162,6 +182,8 @@ impl Scenario {
         Scenario::WorkflowChain,
         Scenario::WorkflowInFlight,
         Scenario::WorkflowJournal,
+        Scenario::ServeOverhead,
+        Scenario::ServeTenants,
     ];
 
     /// Name in reports and on the command line.
@@ -179,6 +201,8 @@ impl Scenario {
             Scenario::WorkflowChain => "workflow-chain",
             Scenario::WorkflowInFlight => "workflow-in-flight",
             Scenario::WorkflowJournal => "workflow-journal",
+            Scenario::ServeOverhead => "serve-overhead",
+            Scenario::ServeTenants => "serve-tenants",
         }
     }
 
@@ -187,6 +211,12 @@ impl Scenario {
     #[must_use]
     pub fn in_child(self) -> bool {
         matches!(self, Scenario::InFlightMemory | Scenario::WorkflowInFlight)
+    }
+
+    /// Whether it measures a `symphony serve` child (see [`run_serve_scenario`]).
+    #[must_use]
+    pub fn needs_server(self) -> bool {
+        matches!(self, Scenario::ServeOverhead | Scenario::ServeTenants)
     }
 }
 
@@ -345,6 +375,27 @@ pub fn run_scenario(
         Scenario::NoisyNeighbour => noisy_neighbour::run(config, options),
         Scenario::WorkflowChain => workflow_chain::run(config, options),
         Scenario::WorkflowJournal => workflow_journal::run(config, options),
+        Scenario::ServeOverhead | Scenario::ServeTenants => Err(BenchError::NeedsServer(scenario.name())),
+    }
+}
+
+/// Run a service scenario against `symphony serve` children of `exe` (the `symphony` binary),
+/// their state directories trusting the pins of `pins_from`.
+///
+/// # Errors
+/// [`BenchError`] when the server or a measured call fails; [`BenchError::NeedsServer`] is
+/// never returned, and any other scenario runs as [`run_scenario`] would.
+pub fn run_serve_scenario(
+    config: &PlatformConfig,
+    scenario: Scenario,
+    exe: &std::path::Path,
+    pins_from: &std::path::Path,
+    options: BenchOptions,
+) -> Result<Vec<Row>, BenchError> {
+    match scenario {
+        Scenario::ServeOverhead => serve_overhead::run(config, exe, pins_from, options),
+        Scenario::ServeTenants => serve_tenants::run(config, exe, pins_from, options),
+        other => run_scenario(config, other, options),
     }
 }
 

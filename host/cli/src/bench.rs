@@ -120,6 +120,11 @@ fn measure_all(config: &PlatformConfig, state_dir: &Path, args: &BenchArgs) -> R
         }
         let measured = if scenario.in_child() {
             in_flight_in_children(config, state_dir, scenario, args.quick)
+        } else if scenario.needs_server() {
+            let exe = std::env::current_exe()
+                .map_err(|source| CommandError::Read { path: PathBuf::from("/proc/self/exe"), source })?;
+            bench::run_serve_scenario(config, scenario, &exe, state_dir, options)
+                .map_err(|source| CommandError::Bench { scenario: scenario.name(), source })
         } else {
             bench::run_scenario(config, scenario, options)
                 .map_err(|source| CommandError::Bench { scenario: scenario.name(), source })

@@ -46,6 +46,8 @@ pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 /// Time a request body may take to arrive by default, in milliseconds.
 pub(crate) const DEFAULT_BODY_TIMEOUT_MS: u64 = 10_000;
+/// How often each tenant's usage is written to the audit log (and once more at shutdown).
+const USAGE_AUDIT_PERIOD: Duration = Duration::from_secs(60);
 /// Time in-flight requests get after SIGTERM by default, in milliseconds.
 pub(crate) const DEFAULT_DRAIN_MS: u64 = 10_000;
 
@@ -118,6 +120,8 @@ pub(crate) async fn run(
         }
     });
     let mut serving = tokio::spawn(async move { server.await });
+    let usage =
+        tokio::spawn(tenant_gate::TenantGate::audit_usage_every(Arc::clone(&state), USAGE_AUDIT_PERIOD));
     let outcome = tokio::select! {
         joined = &mut serving => Some(joined),
         () = shutdown_signal() => None,
@@ -141,6 +145,8 @@ pub(crate) async fn run(
             }
         }
     };
+    usage.abort();
+    state.gate().audit_usage();
     if let Err(e) = state.platform().flush() {
         eprintln!("warning: {e}");
     }

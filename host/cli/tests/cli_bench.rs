@@ -1,5 +1,6 @@
-//! `symphony bench --json` prints one valid report object. Only the cheapest scenario runs,
-//! with a handful of calls: this checks the shape of the output, never a timing.
+//! `symphony bench --json` prints one valid report object. Only the cheapest scenarios run,
+//! with a handful of calls (the service ones against a real `symphony serve` child): this
+//! checks the shape of the output, never a timing.
 
 #![allow(clippy::expect_used)] // a failed expectation is the test failing
 
@@ -39,4 +40,47 @@ fn bench_json_reports_every_path_of_the_per_call_scenario_with_ratios_to_raw() {
     }
     assert!(rows[0]["target"].is_null());
     assert_eq!(rows[1]["target"]["bound"], "<=");
+}
+
+#[test]
+fn bench_measures_the_service_through_a_real_serve_child() {
+    let state = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(root().join(".symphony/pins.toml"), state.path().join("pins.toml"))
+        .expect("the workspace's pins (tests/run.sh runs `symphony build` first)");
+    let out = Command::new(env!("CARGO_BIN_EXE_symphony"))
+        .args(["--state-dir"])
+        .arg(state.path())
+        .args(["bench", "--quick", "--json", "--calls", "20"])
+        .args(["--scenario", "serve-overhead", "--scenario", "serve-tenants"])
+        .current_dir(root())
+        .output()
+        .expect("spawn");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let rows = report["rows"].as_array().expect("rows");
+    let variants: Vec<(&str, &str)> =
+        rows.iter().filter_map(|r| Some((r["scenario"].as_str()?, r["variant"].as_str()?))).collect();
+    assert_eq!(
+        variants,
+        [
+            ("serve-overhead", "echo in process"),
+            ("serve-overhead", "echo through serve"),
+            ("serve-tenants", "tenant steady alone"),
+            ("serve-tenants", "steady beside a flood at quota 1"),
+            ("serve-tenants", "steady beside a flood at quota 2"),
+        ]
+    );
+    for row in &rows[..2] {
+        assert_eq!(row["samples"], 20, "{row}");
+        assert!(row["ratio"].as_f64() > Some(0.0), "{row}");
+    }
+    for row in &rows[2..] {
+        assert!(row["samples"].as_u64() > Some(10), "{row}");
+        assert!(row["p99"].as_f64() > Some(0.0), "{row}");
+    }
+    for row in &rows[3..] {
+        assert_eq!(row["target"]["value"], 2.0, "{row}");
+        assert!(row["ratio"].as_f64() > Some(0.0), "{row}");
+    }
 }

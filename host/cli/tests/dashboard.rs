@@ -1,7 +1,8 @@
 //! The dashboard in a real browser: `symphony serve` on loopback, the miner driven into
 //! quarantine through the API, then the page loaded in headless Chromium (Debian's `chromium`;
 //! `tests/run.sh` installs it when missing) and its rendered DOM read back: the miner's row says
-//! "quarantined", echo's "healthy". A screenshot of it is saved as `docs/dashboard.png`.
+//! "quarantined", echo's "healthy", and summarize 2.0.0's fallback rate shows the call its
+//! route served from 1.0.0. A screenshot of it is saved as `docs/dashboard.png`.
 
 #![allow(clippy::expect_used)] // a failed expectation is the test failing
 
@@ -41,6 +42,14 @@ async fn the_dashboard_shows_the_quarantined_miner_and_the_healthy_echo() {
     let client = reqwest::Client::new();
     let invoke = |name: &str| client.post(format!("{base}/v1/extensions/{name}/invoke")).body("{}").send();
     assert_eq!(invoke("echo").await.expect("echo").status().as_u16(), 200);
+    // summarize 2.0.0 refuses texts over 200 characters; its route falls back to 1.0.0.
+    let long = serde_json::json!({ "text": "the quick brown fox jumps over the lazy dog. ".repeat(10) });
+    let summarized = client.post(format!("{base}/v1/extensions/summarize/invoke")).json(&long).send().await;
+    let summarized: serde_json::Value = summarized.expect("summarize").json().await.expect("json");
+    assert_eq!(
+        (summarized["fallback"].as_bool(), summarized["served_by"].as_str()),
+        (Some(true), Some("summarize@1.0.0"))
+    );
     // The miner sits just under its fuel limit while declaring a small profile: the monitor
     // quarantines it within a few calls, and then the API answers 503.
     let mut quarantined = false;
@@ -69,6 +78,11 @@ async fn the_dashboard_shows_the_quarantined_miner_and_the_healthy_echo() {
     assert!(miner.contains("s left"), "the countdown: {miner}");
     let echo = row("echo@1.0.0");
     assert!(echo.contains("data-status=\"healthy\"") && echo.contains(">healthy<"), "{echo}");
+    let summarize = row("summarize@2.0.0");
+    assert!(summarize.contains(r#"data-cell="fallbacks">100 %<"#), "the fallback rate: {summarize}");
+    let reliability = html.find(r#"id="reliability""#).map(|at| &html[at..]).expect("the reliability line");
+    assert!(reliability.contains(r#"data-rate="fallbacks">"#), "{reliability}");
+    assert!(reliability.contains("mean time to recovery"), "{reliability}");
 
     let screenshot = root().join("docs/dashboard.png");
     let shot = headless(&[&format!("--screenshot={}", screenshot.display()), &format!("{base}/?poll")]);

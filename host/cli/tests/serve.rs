@@ -257,6 +257,13 @@ async fn metrics_count_the_calls_made_by_outcome() {
     assert_eq!(after.get(r#"symphony_breaker_state{extension="echo@1.0.0"}"#), Some(&0.0), "closed");
     assert_eq!(after.get(r#"symphony_extension_quarantined{extension="miner@1.0.0"}"#), Some(&0.0));
     assert_eq!(after.get("symphony_reservation_in_use_bytes"), Some(&0.0), "nothing in flight");
+    let admitted: f64 = ["optional", "recommended", "essential"]
+        .iter()
+        .map(|p| delta(&format!(r#"symphony_reservation_wait_seconds_count{{priority="{p}"}}"#)))
+        .sum();
+    assert_eq!(admitted, 4.0, "every call's reservation wait is recorded: {after:?}");
+    assert!(after.get("symphony_audit_records_written_total").is_some_and(|n| *n >= 1.0), "{after:?}");
+    assert_eq!(after.get("symphony_audit_records_dropped_total"), Some(&0.0));
 }
 
 /// Read `response`'s SSE stream until a chunk contains `needle`, at most `within`; what was read.
@@ -300,4 +307,42 @@ async fn events_stream_breaker_transitions_as_they_happen() {
         (Some("panicker@1.0.0"), Some("closed")),
         "{data}"
     );
+}
+
+#[tokio::test]
+async fn health_reports_each_breakers_recovery_and_each_extensions_fallbacks() {
+    let server = Server::start(&[]);
+    let client = reqwest::Client::new();
+    let flaky = server.url("/v1/extensions/flaky/invoke");
+    // Every attempt fails until its breaker opens and the API answers 503.
+    let mut open = false;
+    for _ in 0..40 {
+        let (status, body, _) = post(&client, &flaky, r#"{"fail_times": 99}"#).await;
+        if status == 503 && body["error"]["kind"] == "circuit_open" {
+            open = true;
+            break;
+        }
+    }
+    assert!(open, "flaky's breaker never opened");
+    // After the open period, succeeding probes close it: one trip recovered.
+    let mut closed = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (status, _, _) = post(&client, &flaky, "{}").await;
+        let health: Value =
+            client.get(server.url("/v1/health")).send().await.expect("health").json().await.expect("json");
+        let entry = health["extensions"]
+            .as_array()
+            .and_then(|all| all.iter().find(|e| e["extension"] == "flaky@1.0.0").cloned())
+            .expect("flaky's entry");
+        if status == 200 && entry["recovery"]["recovered_trips"] == 1 {
+            assert!(entry["recovery"]["mean_recovery_ms"].as_u64().is_some(), "{entry}");
+            assert_eq!(entry["recovery"]["state"], "closed", "{entry}");
+            assert_eq!(entry["fallback"]["fallbacks"], 0, "flaky has no fallback: {entry}");
+            assert!(entry["fallback"]["calls"].as_u64() > Some(1), "{entry}");
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "flaky's breaker never recovered");
 }

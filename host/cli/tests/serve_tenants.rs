@@ -132,6 +132,28 @@ async fn keys_allow_lists_and_fuel_quotas_hold_per_tenant() {
     assert!(acme["tenant"]["fuel_used"].as_u64() > Some(3_000), "{acme}");
     let beta = health(&server, "beta-key").await;
     assert_eq!(beta["tenant"]["id"], "beta", "each tenant sees only its own use");
+
+    // Refusals as they happen and each tenant's use at shutdown, in the audit log.
+    let mut server = server;
+    assert!(server.served.terminate(), "exit 0 after SIGTERM");
+    let log = std::fs::read_to_string(server._dir.path().join("audit.log")).expect("audit log");
+    let events: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).expect("a JSON record")).collect();
+    let of = |kind: &str, tenant: &str| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| e["event"] == kind && e["details"]["tenant"] == tenant)
+            .map(|e| e["details"].clone())
+            .collect()
+    };
+    let reasons: Vec<String> =
+        of("tenant_refused", "acme").iter().filter_map(|d| d["reason"].as_str().map(str::to_owned)).collect();
+    assert_eq!(reasons, ["forbidden", "fuel_quota"], "{log}");
+    let acme_usage = of("tenant_usage", "acme");
+    assert_eq!(acme_usage.len(), 1, "{log}");
+    assert_eq!((acme_usage[0]["calls"].as_u64(), acme_usage[0]["refusals"].as_u64()), (Some(2), Some(2)));
+    assert!(acme_usage[0]["fuel"].as_u64() > Some(3_000), "{log}");
+    let beta_usage = of("tenant_usage", "beta");
+    assert_eq!((beta_usage.len(), beta_usage[0]["calls"].as_u64()), (1, Some(1)), "{log}");
 }
 
 #[tokio::test]
@@ -195,4 +217,114 @@ fn a_bad_tenant_names_its_file_line_and_field() {
     let line = text.lines().position(|l| l.contains("not-a-hash")).expect("bad line") + 1;
     assert!(stderr.contains(&format!("symphony.toml:{line}")), "{stderr}");
     assert!(stderr.contains("tenants[1].api_key_sha256"), "{stderr}");
+}
+
+/// Memory the reservation pool holds for calls in flight, from `/metrics`.
+async fn pool_in_use_bytes(server: &Server, key: &str) -> f64 {
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", server.base))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|line| line.strip_prefix("symphony_reservation_in_use_bytes "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Start a long `batch` call for `key` (`items` × 50 ms) and wait until the reservation pool
+/// holds it; returns its status once it ends.
+async fn hold_with_batch(
+    server: &Server,
+    key: &'static str,
+    items: u32,
+    claim: Option<&'static str>,
+) -> tokio::task::JoinHandle<u16> {
+    let base = server.base.clone();
+    let long = tokio::spawn(async move {
+        let mut request = reqwest::Client::new()
+            .post(format!("{base}/v1/extensions/batch/invoke"))
+            .bearer_auth(key)
+            .body(format!(r#"{{"items": {items}, "item_ms": 50}}"#));
+        if let Some(claim) = claim {
+            request = request.header("symphony-priority", claim);
+        }
+        request.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+    });
+    for _ in 0..300 {
+        if pool_in_use_bytes(server, key).await > 0.0 {
+            return long;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the long call never started");
+}
+
+#[tokio::test]
+async fn a_tenants_reservation_share_bounds_what_its_calls_hold_at_once() {
+    // batch reserves its 16 MiB limit: one fits delta's half of 48 MiB, two do not.
+    let server = serve(&format!(
+        "{}\n[reservation]\nmemory_budget_bytes = \"48 MiB\"\n",
+        tenant("delta", "delta-key", &["batch"], "reservation_share = 0.5")
+    ));
+    let long = hold_with_batch(&server, "delta-key", 20, None).await;
+    let held = health(&server, "delta-key").await;
+    assert_eq!(held["tenant"]["reserved_memory_bytes"], 16 << 20, "{held}");
+    let (status, body, retry_after) = call(&server, Some("delta-key"), "batch", r#"{"items": 1}"#).await;
+    assert_eq!((status, body["error"]["kind"].as_str()), (429, Some("reservation_share")), "{body}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert_eq!(long.await.expect("join"), 200);
+    assert_eq!(calls_of(&health(&server, "delta-key").await, "batch@1.0.0"), 1, "the refused call never ran");
+    let (status, body, _) = call(&server, Some("delta-key"), "batch", r#"{"items": 1}"#).await;
+    assert_eq!(status, 200, "the share came back: {body}");
+    assert_eq!(health(&server, "delta-key").await["tenant"]["reserved_memory_bytes"], 0);
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_claim_above_its_max_priority_and_its_calls_are_capped_there() {
+    // The pool holds one batch call; an optional call that cannot start at once is refused
+    // (its queue holds none), a recommended one waits its turn.
+    let tenants = format!(
+        "{}max_priority = \"optional\"\n{}max_priority = \"essential\"\n\
+         [reservation]\nmemory_budget_bytes = \"16 MiB\"\nqueue_timeout_ms = 10_000\n\
+         queue_capacity = {{ optional = 0 }}\n",
+        tenant("low", "low-key", &["batch"], "").replace("[tenants.quotas]\n\n", ""),
+        tenant("high", "high-key", &["batch"], "").replace("[tenants.quotas]\n\n", ""),
+    );
+    let server = serve(&tenants);
+    let request = |key: &'static str, claim: Option<&'static str>| {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/v1/extensions/batch/invoke", server.base))
+            .bearer_auth(key)
+            .body(r#"{"items": 1}"#);
+        if let Some(claim) = claim {
+            request = request.header("symphony-priority", claim);
+        }
+        request
+    };
+    let kind = |body: &Value| body["error"]["kind"].as_str().map(str::to_owned);
+
+    let response = request("low-key", Some("essential")).send().await.expect("response");
+    assert_eq!(response.status().as_u16(), 403);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(kind(&body).as_deref(), Some("priority_not_allowed"), "{body}");
+    let response = request("high-key", Some("urgent")).send().await.expect("response");
+    assert_eq!(response.status().as_u16(), 400);
+
+    let long = hold_with_batch(&server, "high-key", 30, Some("essential")).await;
+    // batch's manifest says recommended; low's calls are capped at optional, so refused.
+    let response = request("low-key", None).send().await.expect("response");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("json");
+    assert_eq!((status, kind(&body).as_deref()), (503, Some("overloaded")), "{body}");
+    // high's call at the manifest's class waits for the pool and is served.
+    let response = request("high-key", None).send().await.expect("response");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(long.await.expect("join"), 200);
+    let low = health(&server, "low-key").await;
+    assert_eq!(low["tenant"]["max_priority"], "optional", "{low}");
 }

@@ -21,6 +21,9 @@ pub const ATTEMPTS_TOTAL: &str = "symphony_extension_attempts_total";
 /// Retries refused because the retry budget was spent.
 pub const RETRY_BUDGET_REFUSALS_TOTAL: &str = "symphony_retry_budget_refusals_total";
 
+/// Time a call waited for its reservation (0 when admitted at once), per priority, in seconds.
+pub const RESERVATION_WAIT_SECONDS: &str = "symphony_reservation_wait_seconds";
+
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
 /// Start recording call metrics (once a `metrics` recorder is installed).
@@ -32,6 +35,19 @@ pub fn enable() {
 #[must_use]
 pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
+}
+
+/// Record a reservation admitted at `priority` after waiting `waited`.
+pub(crate) fn reservation_admitted(priority: symphony_types::manifest::Priority, waited: Duration) {
+    if !enabled() {
+        return;
+    }
+    let priority = match priority {
+        symphony_types::manifest::Priority::Optional => "optional",
+        symphony_types::manifest::Priority::Recommended => "recommended",
+        symphony_types::manifest::Priority::Essential => "essential",
+    };
+    metrics::histogram!(RESERVATION_WAIT_SECONDS, "priority" => priority).record(waited.as_secs_f64());
 }
 
 /// Record one conducted call of `extension`.

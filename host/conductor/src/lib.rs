@@ -12,6 +12,7 @@ pub mod breaker;
 pub mod call_metrics;
 pub mod clock;
 pub mod fallback;
+pub mod fallback_tally;
 pub mod health;
 pub mod invoke;
 pub mod profile;
@@ -72,6 +73,7 @@ pub struct Conductor {
     retriers: BTreeMap<String, Retrier>,
     breakers: BreakerRegistry,
     last_good: LastGoodCache,
+    fallbacks: fallback_tally::FallbackTally,
     pool: Option<ResourcePool>,
     clock: Arc<dyn Clock>,
     monitor: Option<HealthMonitor>,
@@ -103,6 +105,7 @@ impl Conductor {
             retriers,
             breakers: BreakerRegistry::new(Arc::clone(&clock), HealthEvents::default()),
             last_good: LastGoodCache::default(),
+            fallbacks: fallback_tally::FallbackTally::default(),
             pool: None,
             clock,
             monitor: None,
@@ -179,6 +182,12 @@ impl Conductor {
     #[must_use]
     pub fn breakers(&self) -> &BreakerRegistry {
         &self.breakers
+    }
+
+    /// How often each extension's calls were served by a fallback.
+    #[must_use]
+    pub fn fallbacks(&self) -> &fallback_tally::FallbackTally {
+        &self.fallbacks
     }
 
     /// Call `target` under the default profile, no fallback, no reservation.
@@ -264,6 +273,8 @@ impl Conductor {
             None => target,
         };
         let guarded = Guarded::new(observed, breaker);
+        // The caller's class, when it gives one, replaces the manifest's.
+        let demand = demand.map(|d| request.priority.map_or(d, |priority| Demand { priority, ..d }));
         let reserved = match (&self.pool, demand) {
             (Some(pool), Some(demand)) => Some(Reserved::new(&guarded, pool.clone(), demand)),
             _ => None,
@@ -317,7 +328,9 @@ impl Conductor {
     ) -> ConductedOutcome {
         if chain.is_empty() {
             // Nothing to fall back to: the request is not kept for a second try.
-            return self.conduct(profile, primary, demand, request, false).await;
+            let outcome = self.conduct(profile, primary, demand, request, false).await;
+            self.fallbacks.record(&outcome.served_by, false, false);
+            return outcome;
         }
         let remember = chain.iter().any(|step| matches!(step, ResolvedStep::LastGood));
         let mut outcome = self.conduct(profile, primary, demand, request.clone(), remember).await;
@@ -368,6 +381,7 @@ impl Conductor {
                 }
             }
         }
+        self.fallbacks.record(&primary_id, outcome.fallback, outcome.degraded);
         outcome
     }
 }

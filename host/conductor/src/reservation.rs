@@ -168,7 +168,10 @@ impl ResourcePool {
         }
         let arrival = self.inner.lock().arrive(demand, &self.inner.policy);
         let ticket = match arrival {
-            Arrival::Admitted => return Ok(Reservation::new(Arc::clone(&self.inner), demand)),
+            Arrival::Admitted => {
+                super::call_metrics::reservation_admitted(demand.priority, Duration::ZERO);
+                return Ok(Reservation::new(Arc::clone(&self.inner), demand));
+            }
             Arrival::TooLarge => {
                 let policy = &self.inner.policy;
                 return Err(ConductorError::ExceedsBudget {
@@ -186,7 +189,14 @@ impl ResourcePool {
         };
         // Only a queued call needs the clock: the wait is timed from joining the queue.
         let timeout = Duration::from_millis(self.inner.policy.queue_timeout_ms);
-        let deadline = self.inner.clock.now().saturating_add(timeout);
+        let joined = self.inner.clock.now();
+        let deadline = joined.saturating_add(timeout);
+        let admitted = |pool: &PoolInner| {
+            super::call_metrics::reservation_admitted(
+                demand.priority,
+                pool.clock.now().saturating_sub(joined),
+            );
+        };
         let mut waiting = Waiting { pool: Arc::clone(&self.inner), ticket, demand, settled: false };
         loop {
             if cancel.is_cancelled() {
@@ -194,12 +204,14 @@ impl ResourcePool {
                 return Err(ConductorError::Cancelled);
             }
             if waiting.ticket.is_admitted() {
+                admitted(&self.inner);
                 return Ok(waiting.into_reservation());
             }
             let now = self.inner.clock.now();
             if now >= deadline {
                 if waiting.leave() {
                     // Admitted in the same instant: the wait did succeed.
+                    admitted(&self.inner);
                     return Ok(waiting.into_reservation());
                 }
                 let reason = format!(

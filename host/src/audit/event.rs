@@ -125,6 +125,31 @@ pub enum AuditEvent {
         /// The finding and the host's shift, for people.
         evidence: String,
     },
+    /// A served tenant's request refused by its quotas, allow-list or priority cap, before
+    /// the guest ran.
+    TenantRefused {
+        /// The tenant's id.
+        tenant: String,
+        /// The refusal's kind (`fuel_quota`, `concurrency_quota`, `reservation_share`,
+        /// `forbidden`, `priority_not_allowed`).
+        reason: String,
+        /// What was refused, in words.
+        message: String,
+    },
+    /// What a served tenant used since its previous usage record (written every minute while
+    /// it is used, and when the server stops).
+    TenantUsage {
+        /// The tenant's id.
+        tenant: String,
+        /// Calls served.
+        calls: u64,
+        /// Fuel its calls and runs burnt, in fuel units.
+        fuel: u64,
+        /// Requests refused.
+        refusals: u64,
+        /// The period these figures cover, in milliseconds.
+        period_ms: u64,
+    },
     /// The writer found the log's last record unreadable and started a new chain after it.
     /// Written by the audit log itself; the break stays in the file for `verify` to report.
     ChainRestarted {
@@ -155,6 +180,8 @@ impl AuditEvent {
             Self::AnomalyDetected { .. } => "anomaly_detected",
             Self::Throttled { .. } => "throttled",
             Self::HostContention { .. } => "host_contention",
+            Self::TenantRefused { .. } => "tenant_refused",
+            Self::TenantUsage { .. } => "tenant_usage",
         }
     }
 

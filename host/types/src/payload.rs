@@ -99,6 +99,9 @@ pub struct CallRequest {
     /// The run's staging directory, preopened read-write at `/output` when the extension is
     /// granted `workflow_output`; set by the workflow runner, never by a guest.
     pub workflow_output: Option<PathBuf>,
+    /// The admission class the caller gives this call in place of the manifest's (a service
+    /// sets it within what the calling tenant may claim); `None`: the manifest's.
+    pub priority: Option<crate::manifest::Priority>,
 }
 
 impl CallRequest {
@@ -114,6 +117,7 @@ impl CallRequest {
             deadline_cap_ms: None,
             live_progress: None,
             workflow_output: None,
+            priority: None,
         }
     }
 
@@ -159,6 +163,13 @@ impl CallRequest {
     #[must_use]
     pub fn workflow_output(mut self, dir: PathBuf) -> Self {
         self.workflow_output = Some(dir);
+        self
+    }
+
+    /// Admit this call as `priority` instead of its manifest's class.
+    #[must_use]
+    pub fn priority(mut self, priority: crate::manifest::Priority) -> Self {
+        self.priority = Some(priority);
         self
     }
 

@@ -32,6 +32,12 @@ pub(crate) enum Refusal {
     FuelQuota,
     /// The tenant has as many calls in flight as its quota (429).
     ConcurrencyQuota,
+    /// The tenant's calls in flight hold its share of the reservation pool (429).
+    ReservationShare,
+    /// The tenant may not claim the admission class it asked for (403).
+    PriorityNotAllowed,
+    /// `Symphony-Priority` is not `optional`, `recommended` or `essential` (400).
+    BadPriority,
     /// No such run, or another tenant's (404).
     UnknownRun,
     /// No such workflow (404).
@@ -56,8 +62,11 @@ impl Refusal {
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::FuelQuota | Self::ConcurrencyQuota => StatusCode::TOO_MANY_REQUESTS,
+            Self::Forbidden | Self::PriorityNotAllowed => StatusCode::FORBIDDEN,
+            Self::FuelQuota | Self::ConcurrencyQuota | Self::ReservationShare => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::BadPriority => StatusCode::BAD_REQUEST,
             Self::UnknownRun | Self::UnknownWorkflow => StatusCode::NOT_FOUND,
             Self::BadWorkflowName | Self::BadJson => StatusCode::BAD_REQUEST,
             Self::WorkflowUnusable => StatusCode::UNPROCESSABLE_ENTITY,
@@ -78,6 +87,9 @@ impl Refusal {
             Self::Forbidden => "forbidden",
             Self::FuelQuota => "fuel_quota",
             Self::ConcurrencyQuota => "concurrency_quota",
+            Self::ReservationShare => "reservation_share",
+            Self::PriorityNotAllowed => "priority_not_allowed",
+            Self::BadPriority => "bad_priority",
             Self::UnknownRun => "unknown_run",
             Self::UnknownWorkflow => "unknown_workflow",
             Self::BadWorkflowName => "bad_workflow_name",

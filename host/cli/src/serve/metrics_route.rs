@@ -1,9 +1,10 @@
 //! `GET /metrics`: the Prometheus text of everything recorded since serve started — per
 //! extension calls by outcome, attempts, call duration and fuel histograms, retry-budget
 //! refusals (the conductor), workflow runs by status and checkpoint commit latency (the
-//! runner) — plus gauges read at scrape time: each extension's breaker state and quarantine, and
-//! the reservation pool's use and queue; and trace export's counts (spans exported and dropped,
-//! failed exports), read from the telemetry snapshot at scrape time.
+//! runner), reservation waits per priority (the pool) — plus what is read at scrape time: each
+//! extension's breaker state and quarantine, the reservation pool's use and queue, the audit
+//! log's written and dropped records, and trace export's counts (spans exported and dropped,
+//! failed exports) from the telemetry snapshot.
 
 use axum::extract::State;
 use axum::http::header;
@@ -16,6 +17,10 @@ use symphony_conductor::anomaly::HealthState;
 
 /// Prometheus' text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Audit records dropped and written (read from the log at scrape time).
+const AUDIT_DROPPED_TOTAL: &str = "symphony_audit_records_dropped_total";
+const AUDIT_WRITTEN_TOTAL: &str = "symphony_audit_records_written_total";
 
 /// Histogram buckets for durations, in seconds: 100 µs to 30 s.
 const SECONDS_BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
@@ -75,6 +80,16 @@ fn describe() {
         call::RETRY_BUDGET_REFUSALS_TOTAL,
         "Retries refused because the retry budget was spent."
     );
+    metrics::describe_histogram!(
+        call::RESERVATION_WAIT_SECONDS,
+        metrics::Unit::Seconds,
+        "Time a call waited for its reservation (0 when admitted at once), per priority."
+    );
+    metrics::describe_counter!(
+        AUDIT_DROPPED_TOTAL,
+        "Audit records dropped (queue full or a failed write) since the log was opened."
+    );
+    metrics::describe_counter!(AUDIT_WRITTEN_TOTAL, "Audit records written since the log was opened.");
     metrics::describe_counter!(run::WORKFLOW_RUNS_TOTAL, "Finished workflow runs per workflow and status.");
     metrics::describe_histogram!(
         run::CHECKPOINT_DURATION_SECONDS,
@@ -134,5 +149,9 @@ pub(crate) async fn scrape(State(state): State<std::sync::Arc<AppState>>) -> Res
     metrics::counter!(TELEMETRY_EXPORTED).absolute(telemetry.exported);
     metrics::counter!(TELEMETRY_DROPPED).absolute(telemetry.dropped);
     metrics::counter!(TELEMETRY_FAILURES).absolute(telemetry.export_failures);
+    if let Some(state_dir) = platform.runtime().state() {
+        metrics::counter!(AUDIT_DROPPED_TOTAL).absolute(state_dir.audit().dropped());
+        metrics::counter!(AUDIT_WRITTEN_TOTAL).absolute(state_dir.audit().written());
+    }
     ([(header::CONTENT_TYPE, TEXT_FORMAT)], state.metrics().render()).into_response()
 }

@@ -3,8 +3,10 @@
 //! - with `[[tenants]]`, every `/v1` request is authenticated and admitted by the
 //!   [`TenantGate`] first;
 //! - `POST /v1/extensions/{ext}/invoke`: the body is the input (its `Content-Type` kept,
-//!   `application/json` when none); the answer is the `run --json` object (output, usage,
-//!   served_by, attempts, fallback, degraded, error), with the status of the error's kind;
+//!   `application/json` when none; `Symphony-Priority: optional|recommended|essential` claims
+//!   an admission class, within the tenant's `max_priority`); the answer is the `run --json`
+//!   object (output, usage, served_by, attempts, fallback, degraded, error), with the status of
+//!   the error's kind;
 //! - `GET /v1/health`: every configured extension's health (status, breaker, quarantine,
 //!   baselines, recent anomalies), as `symphony health --json`, and how trace export is doing
 //!   (`telemetry`: off, ok or degraded, with its counts);
@@ -36,8 +38,11 @@ use symphony_host::telemetry::Telemetry;
 use symphony_host::workflow::Journal;
 use symphony_host::{LoadedExtension, Platform};
 use symphony_types::error::CallError;
-use symphony_types::manifest::ExtensionManifest;
+use symphony_types::manifest::{ExtensionManifest, Priority};
 use symphony_types::payload::{CallRequest, JSON_CONTENT_TYPE, Payload};
+
+/// The request header a call claims its admission class in.
+pub(crate) const PRIORITY_HEADER: &str = "symphony-priority";
 
 /// What every request may send and how long it may take to send it.
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +75,8 @@ impl AppState {
         journal: Option<Journal>,
         telemetry: Telemetry,
     ) -> Self {
-        let gate = TenantGate::new(&platform.config().tenants);
+        let audit = platform.runtime().state().map(symphony_host::state::StateDir::audit);
+        let gate = TenantGate::new(&platform.config().tenants, audit);
         Self {
             platform,
             metrics,
@@ -117,6 +123,12 @@ impl AppState {
             limits.max_body_bytes = limits.max_body_bytes.min(quota);
         }
         limits
+    }
+
+    /// The reservation pool's budgets: memory bytes, fuel units.
+    pub(crate) fn reservation_budgets(&self) -> (u64, u64) {
+        let policy = &self.platform.config().reservation;
+        (policy.memory_budget_bytes, policy.fuel_budget)
     }
 
     /// Every configured extension's `name@version`, so never-called ones are reported too.
@@ -234,7 +246,16 @@ async fn invoke(
         .unwrap_or(JSON_CONTENT_TYPE)
         .to_owned();
     let extension = state.extension(&reference).map_err(|e| ApiError::call(&e))?;
-    let request = CallRequest::new(Payload::new(content_type, bytes));
+    let mut request = CallRequest::new(Payload::new(content_type, bytes));
+    let claimed = claimed_priority(&headers)?;
+    let mut admission = admission;
+    if let Some(admission) = &mut admission {
+        let demand = extension.demand();
+        request = request.priority(admission.priority(claimed, demand.priority)?);
+        admission.hold_share(demand, state.reservation_budgets())?;
+    } else if let Some(claimed) = claimed {
+        request = request.priority(claimed);
+    }
     let outcome = state.platform.call(&extension, request).await;
     if let Some(admission) = &admission {
         admission.charge(outcome.usage.fuel);
@@ -249,13 +270,36 @@ async fn invoke(
     }
 }
 
+/// The admission class a request claims in `Symphony-Priority`, if any.
+fn claimed_priority(headers: &HeaderMap) -> Result<Option<Priority>, ApiError> {
+    let Some(value) = headers.get(PRIORITY_HEADER) else { return Ok(None) };
+    match value.to_str().map(str::trim) {
+        Ok("optional") => Ok(Some(Priority::Optional)),
+        Ok("recommended") => Ok(Some(Priority::Recommended)),
+        Ok("essential") => Ok(Some(Priority::Essential)),
+        _ => Err(ApiError::refused(
+            Refusal::BadPriority,
+            format!("`{PRIORITY_HEADER}` is `optional`, `recommended` or `essential`"),
+        )),
+    }
+}
+
 async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
     let tenant = state.gate.authenticate(&headers)?;
     let Some(monitor) = state.platform.monitor() else {
         return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "error"}))).into_response());
     };
     let ids = state.extension_ids();
-    let mut body = json!({"extensions": monitor.report(&ids, Some(state.platform.conductor().breakers()))});
+    let conductor = state.platform.conductor();
+    let mut extensions = json!(monitor.report(&ids, Some(conductor.breakers())));
+    // Beside each report: its fallback tally and its breaker's recovery record (mean time to
+    // recovery), which the conductor keeps across every caller.
+    for entry in extensions.as_array_mut().into_iter().flatten() {
+        let Some(id) = entry["extension"].as_str().map(str::to_owned) else { continue };
+        entry["fallback"] = json!(conductor.fallbacks().get(&id));
+        entry["recovery"] = json!(conductor.breakers().get(&id).map(|breaker| breaker.recovery()));
+    }
+    let mut body = json!({"extensions": extensions});
     let mut telemetry = state.telemetry.snapshot();
     // A tenant sees its own use, nobody else's, and not where the platform's traces go.
     if let Some(tenant) = tenant {

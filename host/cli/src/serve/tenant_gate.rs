@@ -3,7 +3,11 @@
 //! wrong key is `401`); a tenant calls only the extensions it is allowed (`403`, the guest never
 //! runs) within its quotas: calls in flight, fuel per minute (a token bucket charged with what
 //! each call actually burnt; an empty bucket refuses with `429` and `Retry-After` until it has
-//! refilled), and the largest body. Without tenants the gate is open (serve is on loopback).
+//! refilled), its share of the reservation pool (the limits of its calls in flight, counted as
+//! the pool counts them, against that share of the pool's memory and fuel budgets: `429`), and
+//! the largest body. A call's admission class is the one it claims (`Symphony-Priority`) or its
+//! manifest's, never above the tenant's `max_priority` (a higher claim is `403`). Without
+//! tenants the gate is open (serve is on loopback) and a claim is taken as it is.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -13,7 +17,10 @@ use axum::http::{HeaderMap, header};
 use serde_json::{Value, json};
 
 use super::api_error::{ApiError, Refusal};
+use symphony_conductor::Demand;
+use symphony_host::audit::{AuditEvent, AuditLog};
 use symphony_host::tenants::TenantConfig;
+use symphony_types::manifest::Priority;
 
 /// Per-tenant counters in `/metrics`.
 const TENANT_CALLS_TOTAL: &str = "symphony_tenant_calls_total";
@@ -67,21 +74,82 @@ pub(crate) struct Tenant {
     calls: AtomicU64,
     fuel_used: AtomicU64,
     refusals: AtomicU64,
+    /// Memory bytes and fuel units its calls in flight reserve.
+    held: Mutex<(u64, u64)>,
+    /// Where its refusals and usage are recorded.
+    audit: Option<AuditLog>,
+    /// Calls, fuel and refusals as of its last usage record, and when that was.
+    reported: Mutex<(u64, u64, u64, Instant)>,
 }
 
-/// A call admitted for a tenant: holds its in-flight slot until dropped.
+/// A call admitted for a tenant: holds its in-flight slot, and its part of the tenant's
+/// reservation share once [`hold_share`](Self::hold_share) took it, until dropped.
 #[derive(Debug)]
 pub(crate) struct Admission<'t> {
     tenant: &'t Tenant,
+    share: Option<(u64, u64)>,
 }
 
 impl Drop for Admission<'_> {
     fn drop(&mut self) {
         self.tenant.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if let Some((memory, fuel)) = self.share.take() {
+            let mut held = self.tenant.held.lock().unwrap_or_else(PoisonError::into_inner);
+            held.0 = held.0.saturating_sub(memory);
+            held.1 = held.1.saturating_sub(fuel);
+        }
     }
 }
 
 impl Admission<'_> {
+    /// Take `demand`'s memory and fuel from the tenant's share of a pool with `budgets`
+    /// (memory bytes, fuel units), or refuse the call before it runs.
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)] // budgets scaled by a share in (0, 1]
+    pub(crate) fn hold_share(&mut self, demand: Demand, budgets: (u64, u64)) -> Result<(), ApiError> {
+        let tenant = self.tenant;
+        let share = tenant.config.quotas.reservation_share;
+        if share >= 1.0 {
+            // The whole pool: nothing to bound beyond the pool's own admission and queue.
+            return Ok(());
+        }
+        let (memory_cap, fuel_cap) = ((budgets.0 as f64 * share) as u64, (budgets.1 as f64 * share) as u64);
+        let mut held = tenant.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let memory = held.0.saturating_add(demand.memory_bytes);
+        let fuel = held.1.saturating_add(demand.fuel);
+        if memory > memory_cap || fuel > fuel_cap {
+            drop(held);
+            let message = format!(
+                "tenant `{}` holds its share ({share}) of the reservation pool: {memory} of {memory_cap} \
+                 bytes and {fuel} of {fuel_cap} fuel units with this call",
+                tenant.config.id
+            );
+            return Err(tenant.refuse(Refusal::ReservationShare, message, Some(1)));
+        }
+        *held = (memory, fuel);
+        self.share = Some((demand.memory_bytes, demand.fuel));
+        Ok(())
+    }
+
+    /// The class to admit the call as: `claimed`, or the manifest's `declared` class, capped
+    /// at the tenant's `max_priority`; a claim above it is refused.
+    pub(crate) fn priority(
+        &self,
+        claimed: Option<Priority>,
+        declared: Priority,
+    ) -> Result<Priority, ApiError> {
+        let tenant = self.tenant;
+        let most = tenant.config.max_priority;
+        match claimed {
+            Some(claimed) if claimed > most => Err(tenant.refuse(
+                Refusal::PriorityNotAllowed,
+                format!("tenant `{}` may claim at most `{most}`, not `{claimed}`", tenant.config.id),
+                None,
+            )),
+            Some(claimed) => Ok(claimed),
+            None => Ok(declared.min(most)),
+        }
+    }
+
     /// Charge what the call burnt.
     pub(crate) fn charge(&self, fuel: u64) {
         let tenant = self.tenant;
@@ -109,7 +177,41 @@ impl Tenant {
         self.refusals.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(TENANT_REFUSALS_TOTAL, "tenant" => self.config.id.clone(), "reason" => refusal.kind())
             .increment(1);
+        if let Some(audit) = &self.audit {
+            let event = AuditEvent::TenantRefused {
+                tenant: self.config.id.clone(),
+                reason: refusal.kind().to_owned(),
+                message: message.clone(),
+            };
+            audit.record(None, event);
+        }
         ApiError::refused_after(refusal, message, retry_after_secs)
+    }
+
+    /// Record what it used since its last usage record, when it used anything.
+    fn audit_usage(&self) {
+        let Some(audit) = &self.audit else { return };
+        let now = (
+            self.calls.load(Ordering::Relaxed),
+            self.fuel_used.load(Ordering::Relaxed),
+            self.refusals.load(Ordering::Relaxed),
+        );
+        let mut reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
+        let (calls, fuel, refusals, since) = *reported;
+        if now == (calls, fuel, refusals) {
+            return;
+        }
+        audit.record(
+            None,
+            AuditEvent::TenantUsage {
+                tenant: self.config.id.clone(),
+                calls: now.0 - calls,
+                fuel: now.1 - fuel,
+                refusals: now.2 - refusals,
+                period_ms: u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
+            },
+        );
+        *reported = (now.0, now.1, now.2, Instant::now());
     }
 
     /// Admit a call of the extension named `name`, or refuse it before anything runs.
@@ -136,7 +238,7 @@ impl Tenant {
             let message = format!("tenant `{}` has {limit} calls in flight, its quota", self.config.id);
             return Err(self.refuse(Refusal::ConcurrencyQuota, message, Some(1)));
         }
-        Ok(Admission { tenant: self })
+        Ok(Admission { tenant: self, share: None })
     }
 
     /// Admit a run of the workflow named `name` (allowed, and fuel left), or refuse it. A run
@@ -166,6 +268,7 @@ impl Tenant {
 
     /// What it uses, for `/v1/health`.
     pub(crate) fn report(&self) -> Value {
+        let (held_memory, held_fuel) = *self.held.lock().unwrap_or_else(PoisonError::into_inner);
         let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
         bucket.refill();
         json!({
@@ -175,9 +278,13 @@ impl Tenant {
             "fuel_used": self.fuel_used.load(Ordering::Relaxed),
             "fuel_available": bucket.level.max(0.0).floor(),
             "refusals": self.refusals.load(Ordering::Relaxed),
+            "reserved_memory_bytes": held_memory,
+            "reserved_fuel": held_fuel,
+            "max_priority": self.config.max_priority,
             "quotas": {
                 "concurrent_calls": self.config.quotas.concurrent_calls,
                 "fuel_per_minute": self.config.quotas.fuel_per_minute,
+                "reservation_share": self.config.quotas.reservation_share,
                 "max_body_bytes": self.config.quotas.max_body_bytes,
             },
         })
@@ -191,7 +298,7 @@ pub(crate) struct TenantGate {
 }
 
 impl TenantGate {
-    pub(crate) fn new(configs: &[TenantConfig]) -> Self {
+    pub(crate) fn new(configs: &[TenantConfig], audit: Option<&AuditLog>) -> Self {
         let tenants = configs
             .iter()
             .map(|config| Tenant {
@@ -201,6 +308,9 @@ impl TenantGate {
                 calls: AtomicU64::new(0),
                 fuel_used: AtomicU64::new(0),
                 refusals: AtomicU64::new(0),
+                held: Mutex::new((0, 0)),
+                audit: audit.cloned(),
+                reported: Mutex::new((0, 0, 0, Instant::now())),
             })
             .collect();
         Self { tenants }
@@ -209,6 +319,26 @@ impl TenantGate {
     /// The tenant with `id`.
     pub(crate) fn tenant(&self, id: &str) -> Option<&Tenant> {
         self.tenants.iter().find(|t| t.config.id == id)
+    }
+
+    /// Record every tenant's use since its last usage record in the audit log.
+    pub(crate) fn audit_usage(&self) {
+        for tenant in &self.tenants {
+            tenant.audit_usage();
+        }
+    }
+
+    /// Record usage every `period` for as long as the server runs.
+    pub(crate) async fn audit_usage_every(
+        state: std::sync::Arc<super::routes::AppState>,
+        period: std::time::Duration,
+    ) {
+        let mut ticks = tokio::time::interval(period);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            state.gate().audit_usage();
+        }
     }
 
     /// Whether anyone may call without a key (no tenants configured).
