@@ -11,6 +11,8 @@
 //!   and counted (with the default queue none would be), and with a long export timeout no
 //!   export has failed yet; with a short one exports fail at it, calls do not, and SIGTERM still
 //!   exits, the final flush bounded by the export timeout.
+//! - A workflow run arrives as one tree too: the run span, a span per step under it, the
+//!   conductor's attempts under each step.
 //! - Without `[telemetry]`: telemetry off.
 //!
 //! Waits poll with a bound; nothing asserts on how long anything took.
@@ -364,4 +366,53 @@ async fn without_a_telemetry_section_telemetry_is_off() {
     let now = telemetry(&server).await;
     assert_eq!((now["state"].as_str(), now["enabled"].as_bool()), (Some("off"), Some(false)), "{now}");
     assert_eq!((now["exported"].as_u64(), now["dropped"].as_u64()), (Some(0), Some(0)), "{now}");
+}
+
+#[tokio::test]
+async fn a_workflow_run_arrives_as_one_tree_run_steps_and_attempts() {
+    let receiver = Receiver::start().await;
+    let server = serve(&format!("[telemetry]\notlp_endpoint = \"http://{}\"\n", receiver.addr));
+    let input = std::fs::read_to_string(root().join("sample-extensions/workflows/inputs/report-ok.json"))
+        .expect("the sample input");
+    let response = reqwest::Client::new()
+        .post(server.url("/v1/workflows/report/runs"))
+        .header("content-type", "application/json")
+        .body(input)
+        .send()
+        .await
+        .expect("start the run");
+    assert_eq!(response.status().as_u16(), 202);
+    let started: Value = response.json().await.expect("json");
+    let run_id = started["run_id"].as_str().expect("a run id").to_owned();
+
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let spans = receiver.spans();
+        let run = spans.iter().find(|s| s.span.name == "workflow.run" && s.text("run_id") == Some(&run_id));
+        if let Some(run) = run.filter(|r| r.text("status").is_some()) {
+            assert_eq!((run.text("workflow"), run.text("status")), (Some("report"), Some("succeeded")));
+            let steps: Vec<&Received> = spans
+                .iter()
+                .filter(|s| s.span.name == "workflow.step" && s.span.parent_span_id == run.span.span_id)
+                .collect();
+            let mut ids: Vec<&str> = steps.iter().filter_map(|s| s.text("step")).collect();
+            ids.sort_unstable();
+            if ids.len() == 3 {
+                assert_eq!(ids, ["extract", "format", "summarize"]);
+                for step in steps {
+                    assert_eq!(step.text("status"), Some("ok"));
+                    let attempts = spans
+                        .iter()
+                        .filter(|s| {
+                            s.span.name == "conductor.attempt" && s.span.parent_span_id == step.span.span_id
+                        })
+                        .count();
+                    assert!(attempts >= 1, "step {:?} has no attempt span", step.text("step"));
+                }
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the run's span tree never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -9,7 +9,10 @@
 //!
 //! - Only [`ErrorClass::Transient`] errors are retried. Fatal and recoverable errors come back
 //!   after one attempt: the same input fails the same way, and a recoverable error is for a
-//!   fallback, not for a retry.
+//!   fallback, not for a retry. An open breaker's refusal ([`ConductorError::CircuitOpen`]),
+//!   transient as it is, is not retried either: the call fails fast, which is the breaker's
+//!   point, and its `retry_after_ms` goes back to the caller (a service answers 503 with
+//!   `Retry-After`) instead of being slept off inside the call.
 //! - Every attempt carries the same `request_id` and its 1-based `attempt` number, so the guest
 //!   can tell a retry from a new request. Otherwise an attempt is the caller's request as given
 //!   (only its deadline cap changes): the same cancel token and the same live progress view, so
@@ -184,7 +187,11 @@ impl Retrier {
                 Ok(output) => return history.end(Ok(output)),
                 Err(error) => error,
             };
-            if error.class() != ErrorClass::Transient || attempt >= max_attempts {
+            // The breaker's refusal is final for this call: failing fast is what the breaker is
+            // for. The fallback chain, or a caller that chooses to wait (the workflow runner,
+            // within a step's `timeout_ms`), decides what comes next.
+            let breaker_refused = matches!(error, CallError::Conductor(ConductorError::CircuitOpen { .. }));
+            if error.class() != ErrorClass::Transient || breaker_refused || attempt >= max_attempts {
                 return history.end(Err(error));
             }
             if request.cancel.is_cancelled() {

@@ -140,3 +140,34 @@ async fn each_profile_retries_within_its_own_budget_settings() {
     assert!(outcome.result.is_err());
     assert_eq!(generous.calls(), 4, "its own budget allows every attempt");
 }
+
+#[tokio::test]
+async fn an_open_breaker_fails_the_call_fast_instead_of_being_waited_out() {
+    // Retries on (3 attempts), so only the rule keeps the retrier from sleeping off the
+    // breaker's open period inside the call.
+    let conductor = Conductor::new(
+        Arc::new(ManualClock::new()),
+        RetryPolicy::default().max_attempts(3).base_backoff_ms(0).max_backoff_ms(0),
+        BreakerPolicy::default(),
+    );
+    let transient =
+        || CallError::Guest(ExtensionError::Unavailable { message: "down".into(), retry_after_ms: None });
+    let failing = Arc::new(ScriptedInvoke::new("down@1").otherwise(move || Err(transient())));
+    let mut opened = None;
+    for _ in 0..40 {
+        let call = conductor.call_with_fallback("balanced", failing.as_ref(), None, &[], &[], request());
+        // The manual clock never moves: a retrier sleeping off the open period would hang here.
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(5), call).await.expect("no wait");
+        if matches!(outcome.result, Err(CallError::Conductor(ConductorError::CircuitOpen { .. }))) {
+            opened = Some(outcome);
+            break;
+        }
+    }
+    let opening = opened.expect("the breaker opened");
+    let last = opening.attempts.last().and_then(|a| a.error_kind);
+    assert_eq!(last, Some("circuit_open"), "the refusal ends the call: {:?}", opening.attempts);
+    let call = conductor.call_with_fallback("balanced", failing.as_ref(), None, &[], &[], request());
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(5), call).await.expect("no wait");
+    assert!(matches!(refused.result, Err(CallError::Conductor(ConductorError::CircuitOpen { .. }))));
+    assert_eq!(refused.attempts.len(), 1, "one refused attempt, no retry: {:?}", refused.attempts);
+}

@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use serde_json::Value;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use symphony_conductor::{ConductedOutcome, Conductor};
 use symphony_types::error::{CallError, ConductorError};
@@ -143,8 +144,24 @@ impl PreparedWorkflow {
 
     /// The run itself, checkpointing through `checkpoints`: steps it already holds
     /// completions for are not run again. Also returns the journal error that stopped it, if
-    /// one did (the run then stays resumable).
+    /// one did (the run then stays resumable). Runs inside the run's span.
     pub(crate) async fn run_with(
+        &self,
+        conductor: &Conductor,
+        input: &Payload,
+        control: &RunControl,
+        options: RunOptions,
+        checkpoints: &Checkpoints<'_>,
+    ) -> (RunResult, Option<JournalError>) {
+        let definition = &self.definition;
+        let span = run_span::run_span(&definition.name, &definition.version, checkpoints.run_id());
+        let run = self.run_steps(conductor, input, control, options, checkpoints);
+        let (result, journal_error) = run.instrument(span.clone()).await;
+        run_span::record_run(&span, result.status);
+        (result, journal_error)
+    }
+
+    async fn run_steps(
         &self,
         conductor: &Conductor,
         input: &Payload,
@@ -274,6 +291,29 @@ impl PreparedWorkflow {
     /// One step through the conductor, waiting for an open breaker or a quarantine when it
     /// ends within the step's `timeout_ms`.
     async fn execute(
+        &self,
+        index: usize,
+        payload: Payload,
+        conductor: &Conductor,
+        control: &RunControl,
+        staging: Option<&std::path::Path>,
+    ) -> Finished {
+        let step = &self.steps[index];
+        let span = run_span::step_span(&step.id, &step.info.id);
+        let finished =
+            self.call_step(index, payload, conductor, control, staging).instrument(span.clone()).await;
+        let outcome = &finished.outcome;
+        run_span::record_step(
+            &span,
+            outcome.result.is_ok(),
+            outcome.attempts.len(),
+            &outcome.served_by,
+            outcome.fallback,
+        );
+        finished
+    }
+
+    async fn call_step(
         &self,
         index: usize,
         payload: Payload,
@@ -559,6 +599,7 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
+mod run_span;
 mod step_input;
 
 #[cfg(test)]
