@@ -24,7 +24,7 @@ fn chromium() -> &'static str {
 
 fn headless(args: &[&str]) -> std::process::Output {
     Command::new(chromium())
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1400,900"])
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1400,1000"])
         .args(["--virtual-time-budget=4000", "--run-all-compositor-stages-before-draw"])
         .args(args)
         .stdin(Stdio::null())
