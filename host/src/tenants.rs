@@ -40,7 +40,7 @@ pub const DEFAULT_MAX_PRIORITY: Priority = Priority::Recommended;
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TenantQuotas {
-    /// Calls in flight at once.
+    /// Calls in flight at once; a workflow run holds one for as long as it runs.
     pub concurrent_calls: u32,
     /// Fuel per minute, in fuel units: the size of the token bucket, refilled continuously.
     pub fuel_per_minute: u64,

@@ -25,9 +25,9 @@ fn serve(dir: &Path) -> Server {
     std::fs::create_dir_all(&flows).expect("mkdir");
     std::fs::write(flows.join("quick.toml"), QUICK).expect("quick");
     std::fs::write(flows.join("slow.toml"), SLOW).expect("slow");
-    let tenant = |id: &str, workflows: &str| {
+    let tenant = |id: &str, workflows: &str, quotas: &str| {
         format!(
-            "[[tenants]]\nid = \"{id}\"\napi_key_sha256 = \"{}\"\nextensions = [\"echo\"]\nworkflows = {workflows}\n\n",
+            "[[tenants]]\nid = \"{id}\"\napi_key_sha256 = \"{}\"\nextensions = [\"echo\"]\nworkflows = {workflows}\n[tenants.quotas]\n{quotas}\n\n",
             api_key_sha256(&format!("{id}-key"))
         )
     };
@@ -35,10 +35,11 @@ fn serve(dir: &Path) -> Server {
     std::fs::write(
         &config,
         format!(
-            "extension_dirs = [{:?}]\nworkflow_dirs = [\"flows\"]\n\n[[capabilities]]\nextensions = [\"batch\"]\nclocks = true\n\n{}{}",
+            "extension_dirs = [{:?}]\nworkflow_dirs = [\"flows\"]\n\n[[capabilities]]\nextensions = [\"batch\"]\nclocks = true\n\n{}{}{}",
             root().join("sample-extensions").display().to_string(),
-            tenant("acme", "[\"*\"]"),
-            tenant("beta", "[\"quick\"]")
+            tenant("acme", "[\"*\"]", ""),
+            tenant("beta", "[\"quick\"]", ""),
+            tenant("solo", "[\"*\"]", "concurrent_calls = 1")
         ),
     )
     .expect("config");
@@ -212,4 +213,30 @@ async fn events_carry_a_tenants_own_run_progress_only() {
         theirs.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(!theirs.contains(&slow), "beta saw acme's run: {theirs}");
+}
+
+#[tokio::test]
+async fn a_run_holds_one_of_its_tenants_call_slots_until_it_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(dir.path());
+    let echo = |server: &Server| {
+        send(
+            reqwest::Client::new()
+                .post(format!("{}/v1/extensions/echo/invoke", server.base))
+                .bearer_auth("solo-key")
+                .body("{}"),
+        )
+    };
+    let (status, body) = start(&server, "solo", "slow", &json!({}), None).await;
+    assert_eq!(status, 202, "{body}");
+    let run = body["run_id"].as_str().expect("run id").to_owned();
+    // solo's one slot is the run's: a call and a second run are refused while it goes.
+    let (status, body) = echo(&server).await;
+    assert_eq!((status, body["error"]["kind"].as_str()), (429, Some("concurrency_quota")), "{body}");
+    let (status, body) = start(&server, "solo", "quick", &json!({}), None).await;
+    assert_eq!((status, body["error"]["kind"].as_str()), (429, Some("concurrency_quota")), "{body}");
+    let done = until_done(&server, "solo", &run).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let (status, body) = echo(&server).await;
+    assert_eq!(status, 200, "the slot came back with the run's end: {body}");
 }

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::api_error::{ApiError, Refusal};
 use super::routes::{AppState, read_body, valid_name};
-use super::tenant_gate::Tenant;
+use super::tenant_gate::{RunSlot, Tenant};
 use symphony_host::workflow::checkpoints::new_run_id;
 use symphony_host::workflow::{
     DurableError, DurableOptions, DurableOutcome, JournalError, PreparedWorkflow, ResumeDecisions,
@@ -120,6 +120,7 @@ fn spawn(
     owner: Option<String>,
     workflow: PreparedWorkflow,
     start: Start,
+    slot: Option<RunSlot>,
 ) {
     let control = RunControl::new(&workflow);
     let name = workflow.definition().name.clone();
@@ -129,6 +130,8 @@ fn spawn(
     );
     let shared = Arc::clone(state);
     let task = tokio::spawn(async move {
+        // The tenant's slot is held until the run ends.
+        let _slot = slot;
         let state = shared;
         let Some(journal) = state.journal() else { return };
         let platform = state.platform();
@@ -190,9 +193,10 @@ pub(crate) async fn start(
         ));
     }
     let (tenant, owner) = caller(&state, &headers)?;
-    if let Some(tenant) = tenant {
-        tenant.admit_run(&name)?;
-    }
+    let slot = match tenant {
+        Some(tenant) => Some(tenant.admit_run(&name)?.for_run(&state)),
+        None => None,
+    };
     let journal = state.journal().ok_or_else(|| refused(Refusal::Journal, "this server has no journal"))?;
     let input = Payload::new(JSON_CONTENT_TYPE, read_body(body, state.limits_for(tenant)).await?);
     // Keys are scoped to the tenant: one tenant's key never names another's run.
@@ -215,7 +219,7 @@ pub(crate) async fn start(
             .platform()
             .prepare_workflow(definition)
             .map_err(|e| refused(Refusal::WorkflowUnusable, e.to_string()))?;
-        spawn(&state, run_id.clone(), owner, workflow, Start::Run { input, key });
+        spawn(&state, run_id.clone(), owner, workflow, Start::Run { input, key }, slot);
     }
     Ok((StatusCode::ACCEPTED, Json(json!({"run_id": run_id, "status": "running"}))).into_response())
 }
@@ -286,9 +290,10 @@ pub(crate) async fn resume(
     if loaded.run.owner != owner {
         return Err(unknown_run(&id));
     }
-    if let Some(tenant) = tenant {
-        tenant.admit_run(&loaded.run.workflow)?;
-    }
+    let slot = match tenant {
+        Some(tenant) => Some(tenant.admit_run(&loaded.run.workflow)?.for_run(&state)),
+        None => None,
+    };
     let running = state.runs().is_running(&id);
     if running {
         return Err(refused(Refusal::NotRunning, format!("run `{id}` is running already")));
@@ -311,6 +316,6 @@ pub(crate) async fn resume(
         .platform()
         .workflow_of_run(journal, &id)
         .map_err(|e| refused(Refusal::WorkflowUnusable, e.to_string()))?;
-    spawn(&state, id.clone(), owner, workflow, Start::Resume(decisions));
+    spawn(&state, id.clone(), owner, workflow, Start::Resume(decisions), slot);
     Ok((StatusCode::ACCEPTED, Json(json!({"run_id": id, "status": "running"}))).into_response())
 }

@@ -101,7 +101,32 @@ impl Drop for Admission<'_> {
     }
 }
 
+/// A tenant's call slot held by a workflow run for as long as the run goes: owned, so the
+/// run's task carries it, and given back when the task ends (or when the request that took it
+/// answers without starting a run).
+pub(crate) struct RunSlot {
+    state: std::sync::Arc<super::routes::AppState>,
+    tenant: usize,
+}
+
+impl Drop for RunSlot {
+    fn drop(&mut self) {
+        if let Some(tenant) = self.state.gate().tenants.get(self.tenant) {
+            tenant.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
 impl Admission<'_> {
+    /// Hand the slot to a workflow run of the server `state`.
+    pub(crate) fn for_run(self, state: &std::sync::Arc<super::routes::AppState>) -> RunSlot {
+        let id = self.tenant.config.id.clone();
+        // The slot moves to the run: this admission must not give it back.
+        std::mem::forget(self);
+        let tenant = state.gate().tenants.iter().position(|t| t.config.id == id).unwrap_or(usize::MAX);
+        RunSlot { state: std::sync::Arc::clone(state), tenant }
+    }
+
     /// Take `demand`'s memory and fuel from the tenant's share of a pool with `budgets`
     /// (memory bytes, fuel units), or refuse the call before it runs.
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)] // budgets scaled by a share in (0, 1]
@@ -231,19 +256,26 @@ impl Tenant {
             );
             return Err(self.refuse(Refusal::FuelQuota, message, Some(secs)));
         }
+        self.take_slot()
+    }
+
+    /// One of its `concurrent_calls` slots, or the refusal.
+    fn take_slot(&self) -> Result<Admission<'_>, ApiError> {
         let limit = self.config.quotas.concurrent_calls;
         let taken =
             self.in_flight.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < limit).then_some(n + 1));
         if taken.is_err() {
-            let message = format!("tenant `{}` has {limit} calls in flight, its quota", self.config.id);
+            let message =
+                format!("tenant `{}` has {limit} calls and runs in flight, its quota", self.config.id);
             return Err(self.refuse(Refusal::ConcurrencyQuota, message, Some(1)));
         }
         Ok(Admission { tenant: self, share: None })
     }
 
-    /// Admit a run of the workflow named `name` (allowed, and fuel left), or refuse it. A run
-    /// holds no call slot of its own; its fuel is charged to the tenant when it ends.
-    pub(crate) fn admit_run(&self, name: &str) -> Result<(), ApiError> {
+    /// Admit a run of the workflow named `name` (allowed, fuel left, a call slot free), or
+    /// refuse it. The run holds the slot while it runs ([`Admission::for_run`]); its fuel is
+    /// charged to the tenant when it ends.
+    pub(crate) fn admit_run(&self, name: &str) -> Result<Admission<'_>, ApiError> {
         if !self.config.allows_workflow(name) {
             return Err(self.refuse(
                 Refusal::Forbidden,
@@ -256,7 +288,7 @@ impl Tenant {
             let message = format!("tenant `{}` spent its fuel per minute; retry in {secs} s", self.config.id);
             return Err(self.refuse(Refusal::FuelQuota, message, Some(secs)));
         }
-        Ok(())
+        self.take_slot()
     }
 
     /// Charge a finished run's fuel.
