@@ -224,6 +224,7 @@ mod tests {
     fn outcome(attempts: Vec<Attempt>) -> ConductedOutcome {
         ConductedOutcome {
             result: Err(CallError::Host(HostError::PoolExhausted)),
+            json: None,
             served_by: "x@1.0.0".to_owned(),
             attempts,
             fallback: false,

@@ -47,6 +47,7 @@ mod tests {
             } else {
                 Err(CallError::Host(HostError::PoolExhausted))
             },
+            json: None,
             served_by: "flaky@1.0.0".to_owned(),
             attempts: Vec::new(),
             fallback,

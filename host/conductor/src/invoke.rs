@@ -33,6 +33,10 @@ pub struct ObservedOutcome {
 pub struct InvokeOutcome {
     /// The output, or why there is none.
     pub result: Result<Payload, CallError>,
+    /// The output already parsed as JSON, when the invoker parsed it (a contract check did):
+    /// callers needing the JSON take this instead of parsing the bytes again. `None` says
+    /// nothing about whether the output is JSON.
+    pub json: Option<serde_json::Value>,
     /// What the attempt consumed (zero when it never ran).
     pub usage: Usage,
     /// The guest's log of the attempt, when the invoker keeps one (the sandbox does; refusals
@@ -44,7 +48,7 @@ impl InvokeOutcome {
     /// An attempt that never ran the guest: nothing consumed, nothing logged.
     #[must_use]
     pub fn refused(error: CallError) -> Self {
-        Self { result: Err(error), usage: Usage::default(), log: None }
+        Self { result: Err(error), json: None, usage: Usage::default(), log: None }
     }
 }
 

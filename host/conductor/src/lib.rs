@@ -47,6 +47,9 @@ use symphony_types::usage::Usage;
 pub struct ConductedOutcome {
     /// The output, or the error that ended the call.
     pub result: Result<Payload, CallError>,
+    /// The output already parsed as JSON, when the layer that produced it parsed it (a
+    /// contract check); `None` says nothing about whether it is JSON.
+    pub json: Option<serde_json::Value>,
     /// `name@version` that produced the result (or the last one tried).
     pub served_by: String,
     /// Every attempt, in order.
@@ -292,6 +295,7 @@ impl Conductor {
                 let single = layered.invoke(request).await;
                 RetryOutcome {
                     result: single.result,
+                    json: single.json,
                     last_attempt_error: None,
                     attempts: Vec::new(),
                     usage_total: single.usage,
@@ -304,6 +308,7 @@ impl Conductor {
         }
         ConductedOutcome {
             result: outcome.result,
+            json: outcome.json,
             served_by: id,
             attempts: outcome.attempts,
             fallback: false,
@@ -359,6 +364,7 @@ impl Conductor {
                     outcome.usage = outcome.usage.combined(next.usage);
                     outcome.served_by = next.served_by;
                     outcome.result = next.result;
+                    outcome.json = next.json;
                     outcome.last_attempt_error = next.last_attempt_error;
                     if next.log.is_some() {
                         outcome.log = next.log;
@@ -367,6 +373,7 @@ impl Conductor {
                 }
                 ResolvedStep::Static(payload) => {
                     outcome.result = Ok(payload.clone());
+                    outcome.json = None;
                     outcome.fallback = true;
                     outcome.degraded = true;
                     outcome.served_by = primary_id.clone();
@@ -374,6 +381,7 @@ impl Conductor {
                 ResolvedStep::LastGood => {
                     if let Some(payload) = self.last_good.recall(&primary_id, &request) {
                         outcome.result = Ok(payload);
+                        outcome.json = None;
                         outcome.fallback = true;
                         outcome.degraded = true;
                         outcome.served_by = primary_id.clone();
@@ -398,6 +406,7 @@ fn refused_outcome(id: String, refused: ConductorError) -> ConductedOutcome {
     };
     ConductedOutcome {
         result: Err(error),
+        json: None,
         served_by: id,
         attempts: vec![attempt],
         fallback: false,

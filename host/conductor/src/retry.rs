@@ -80,6 +80,9 @@ pub struct RetryOutcome {
     /// retrier's ([`ConductorError::Cancelled`], [`ConductorError::RetryBudgetExhausted`], or
     /// [`ConductorError::RequestDeadlineExceeded`] when no attempt could run).
     pub result: Result<Payload, CallError>,
+    /// The successful output parsed as JSON, when the target handed it over parsed
+    /// ([`InvokeOutcome::json`]).
+    pub json: Option<serde_json::Value>,
     /// The last attempt's error when `result` holds the retrier's error instead (budget
     /// exhausted or cancelled after an attempt failed); `None` otherwise.
     pub last_attempt_error: Option<CallError>,
@@ -184,7 +187,11 @@ impl Retrier {
             attempt_span::record(&span, &outcome.result);
             history.record(attempt, waited, &mut outcome);
             let error = match outcome.result {
-                Ok(output) => return history.end(Ok(output)),
+                Ok(output) => {
+                    let mut ended = history.end(Ok(output));
+                    ended.json = outcome.json;
+                    return ended;
+                }
                 Err(error) => error,
             };
             // The breaker's refusal is final for this call: failing fast is what the breaker is
@@ -273,6 +280,7 @@ impl History {
     fn end(self, result: Result<Payload, CallError>) -> RetryOutcome {
         RetryOutcome {
             result,
+            json: None,
             last_attempt_error: None,
             attempts: self.attempts,
             usage_total: self.usage,
@@ -284,6 +292,7 @@ impl History {
     fn give_up(self, error: ConductorError, last_attempt_error: Option<CallError>) -> RetryOutcome {
         RetryOutcome {
             result: Err(CallError::Conductor(error)),
+            json: None,
             last_attempt_error,
             attempts: self.attempts,
             usage_total: self.usage,

@@ -255,7 +255,7 @@ impl ScriptedInvoke {
         }
         let usage = reply.usage.unwrap_or_else(|| (self.usage)(seen.number));
         ObservedOutcome {
-            outcome: InvokeOutcome { result: reply.result, usage, log: None },
+            outcome: InvokeOutcome { result: reply.result, json: None, usage, log: None },
             denials: reply.denials,
         }
     }

@@ -18,7 +18,7 @@ impl Invoke for LoadedExtension {
     fn invoke(&self, request: CallRequest) -> InvokeFuture<'_> {
         Box::pin(async move {
             let outcome = self.call(request).await;
-            InvokeOutcome { result: outcome.result, usage: outcome.usage, log: Some(outcome.log) }
+            InvokeOutcome { result: outcome.result, json: None, usage: outcome.usage, log: Some(outcome.log) }
         })
     }
 
@@ -50,6 +50,7 @@ impl Invoke for LoadedExtension {
             ObservedOutcome {
                 outcome: InvokeOutcome {
                     result: outcome.result,
+                    json: None,
                     usage: outcome.usage,
                     log: Some(outcome.log),
                 },

@@ -47,18 +47,20 @@ impl Contracted {
         Self { inner, step, own, consumers }
     }
 
+    /// Check a successful output; hand its parsed JSON on with the outcome, so the runner
+    /// does not parse it again.
     fn judge(&self, outcome: &mut InvokeOutcome) {
-        if let Ok(payload) = &outcome.result
-            && let Err(error) =
-                check_output(&self.step, &self.inner.id(), self.own.as_ref(), &self.consumers, payload)
-        {
-            outcome.result = Err(CallError::Conductor(error));
+        if let Ok(payload) = &outcome.result {
+            match check_output(&self.step, &self.inner.id(), self.own.as_ref(), &self.consumers, payload) {
+                Ok(parsed) => outcome.json = parsed,
+                Err(error) => outcome.result = Err(CallError::Conductor(error)),
+            }
         }
     }
 }
 
 /// Check `payload`, produced for step `step` by `served_by`, against its own output schema and
-/// its consumers'.
+/// its consumers'; the parsed output when there was anything to check (`None`: not parsed).
 ///
 /// # Errors
 /// [`ConductorError::ContractViolation`] for the first contract broken.
@@ -68,9 +70,9 @@ pub fn check_output(
     own: Option<&Schema>,
     consumers: &[ConsumerCheck],
     payload: &Payload,
-) -> Result<(), ConductorError> {
+) -> Result<Option<Value>, ConductorError> {
     if own.is_none() && consumers.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let violation = |to: &str, pointer: String, reason: String| ConductorError::ContractViolation {
         from: step.to_owned(),
@@ -98,7 +100,7 @@ pub fn check_output(
             violation(&check.to, format!("{}{pointer}", check.pointer), reason)
         })?;
     }
-    Ok(())
+    Ok(Some(value))
 }
 
 impl Invoke for Contracted {

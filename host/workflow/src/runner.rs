@@ -415,26 +415,29 @@ impl PreparedWorkflow {
         report.usage = outcome.usage;
         report.waited_ms = waited_ms;
         report.wall_ms = wall_ms;
+        // The contract layer hands its parse of the output on: parse only what it did not.
+        let mut parsed = outcome.json;
         let result = outcome.result.and_then(|payload| {
             // Static and last-good answers did not pass through the contract layer.
             if outcome.degraded {
-                check_output(&step.id, &outcome.served_by, None, &step.consumers, &payload)
+                parsed = check_output(&step.id, &outcome.served_by, None, &step.consumers, &payload)
                     .map_err(CallError::Conductor)?;
             }
             Ok(payload)
         });
+        let mut output_json = |payload: &Payload| parsed.take().unwrap_or_else(|| as_json(payload));
         let mut stop = false;
         let handed_on = match result {
             // Finished after the cancel: possibly cut short by it. Kept in the report, neither
             // handed on nor committed, so a resume runs it again.
             Ok(payload) if control.is_cancelled() => {
                 report.status = StepStatus::Cancelled;
-                report.output = Some(as_json(&payload));
+                report.output = Some(output_json(&payload));
                 None
             }
             Ok(payload) => {
                 report.status = StepStatus::Ok;
-                report.output = Some(as_json(&payload));
+                report.output = Some(output_json(&payload));
                 Some(payload)
             }
             Err(error) if control.is_cancelled() => {
@@ -560,6 +563,7 @@ fn recovery_wait(refusal: &ConductorError, deadline: Instant) -> Option<(&'stati
 fn refused(served_by: &str, error: ConductorError) -> ConductedOutcome {
     ConductedOutcome {
         result: Err(CallError::Conductor(error)),
+        json: None,
         served_by: served_by.to_owned(),
         attempts: Vec::new(),
         fallback: false,

@@ -37,7 +37,7 @@ impl Invoke for ReportsProgress {
             } else {
                 Ok(Payload::new("application/json", b"{}".to_vec()))
             };
-            InvokeOutcome { result, usage: Usage::default(), log: None }
+            InvokeOutcome { result, json: None, usage: Usage::default(), log: None }
         })
     }
 }
