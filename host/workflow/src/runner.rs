@@ -544,47 +544,6 @@ impl PreparedWorkflow {
     }
 }
 
-/// When `refusal` names a wait that ends before `deadline`: why, on which extension, how long.
-fn recovery_wait(refusal: &ConductorError, deadline: Instant) -> Option<(&'static str, String, Duration)> {
-    let (reason, extension, after_ms) = match refusal {
-        ConductorError::CircuitOpen { extension, retry_after_ms } => {
-            ("circuit_open", extension, *retry_after_ms)
-        }
-        ConductorError::Quarantined { extension, retry_after_ms } => {
-            ("quarantined", extension, *retry_after_ms)
-        }
-        _ => return None,
-    };
-    let after = Duration::from_millis(after_ms.max(1));
-    (Instant::now() + after < deadline).then(|| (reason, extension.clone(), after))
-}
-
-/// The outcome of a step refused before the conductor ran it.
-fn refused(served_by: &str, error: ConductorError) -> ConductedOutcome {
-    ConductedOutcome {
-        result: Err(CallError::Conductor(error)),
-        json: None,
-        served_by: served_by.to_owned(),
-        attempts: Vec::new(),
-        fallback: false,
-        degraded: false,
-        usage: Default::default(),
-        last_attempt_error: None,
-        log: None,
-    }
-}
-
-/// `later` after `earlier`: attempts and usage add up, the result is the later one's.
-fn merge(earlier: Option<ConductedOutcome>, mut later: ConductedOutcome) -> ConductedOutcome {
-    if let Some(mut earlier) = earlier {
-        earlier.attempts.append(&mut later.attempts);
-        later.attempts = earlier.attempts;
-        later.usage = earlier.usage.combined(later.usage);
-        later.fallback |= earlier.fallback;
-    }
-    later
-}
-
 fn as_json(payload: &Payload) -> Value {
     payload.to_json().unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&payload.bytes).into_owned()))
 }
@@ -605,6 +564,9 @@ fn millis(duration: Duration) -> u64 {
 
 mod run_span;
 mod step_input;
+mod step_outcome;
+
+use step_outcome::{merge, recovery_wait, refused};
 
 #[cfg(test)]
 mod tests;
