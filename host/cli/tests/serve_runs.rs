@@ -39,7 +39,7 @@ fn serve(dir: &Path) -> Server {
             root().join("sample-extensions").display().to_string(),
             tenant("acme", "[\"*\"]", ""),
             tenant("beta", "[\"quick\"]", ""),
-            tenant("solo", "[\"*\"]", "concurrent_calls = 1")
+            tenant("solo", "[\"*\"]\nmax_priority = \"optional\"", "concurrent_calls = 1")
         ),
     )
     .expect("config");
@@ -216,7 +216,7 @@ async fn events_carry_a_tenants_own_run_progress_only() {
 }
 
 #[tokio::test]
-async fn a_run_holds_one_of_its_tenants_call_slots_until_it_ends() {
+async fn a_run_holds_one_of_its_tenants_call_slots_and_its_steps_are_capped_at_its_priority() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = serve(dir.path());
     let echo = |server: &Server| {
@@ -239,4 +239,26 @@ async fn a_run_holds_one_of_its_tenants_call_slots_until_it_ends() {
     assert_eq!(done["status"], "succeeded", "{done}");
     let (status, body) = echo(&server).await;
     assert_eq!(status, 200, "the slot came back with the run's end: {body}");
+
+    // solo may claim no more than optional: the run's batch step (recommended by its
+    // manifest) was admitted to the pool as optional, like every other step.
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", server.base))
+        .bearer_auth("solo-key")
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let admitted = |priority: &str| -> f64 {
+        let series = format!("symphony_reservation_wait_seconds_count{{priority=\"{priority}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert_eq!(admitted("recommended"), 0.0, "{metrics}");
+    assert!(admitted("optional") >= 4.0, "three steps and the call: {metrics}");
 }

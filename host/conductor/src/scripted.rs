@@ -72,6 +72,8 @@ pub struct SeenCall {
     pub attempt: u32,
     /// The request's id (the same across retries of one logical request).
     pub request_id: String,
+    /// The admission class the request gave in place of the manifest's, if any.
+    pub priority: Option<symphony_types::manifest::Priority>,
     /// The fake's clock when the call started; zero without a clock.
     pub at: Duration,
 }
@@ -228,6 +230,7 @@ impl ScriptedInvoke {
             let call = SeenCall {
                 number: u64::try_from(seen.len()).unwrap_or(u64::MAX),
                 attempt: request.attempt,
+                priority: request.priority,
                 request_id: request.request_id,
                 at: self.clock.as_ref().map_or(Duration::ZERO, Clock::now),
             };

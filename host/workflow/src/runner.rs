@@ -18,6 +18,7 @@ use tracing::Instrument;
 
 use symphony_conductor::{ConductedOutcome, Conductor};
 use symphony_types::error::{CallError, ConductorError};
+use symphony_types::manifest::Priority;
 use symphony_types::payload::{CallRequest, CancelToken, Payload};
 
 use crate::checkpoints::Checkpoints;
@@ -38,11 +39,15 @@ pub const DEFAULT_CANCEL_GRACE_MS: u64 = 2_000;
 pub struct RunOptions {
     /// Grace after a cancel, in milliseconds (see [`DEFAULT_CANCEL_GRACE_MS`]).
     pub cancel_grace_ms: u64,
+    /// The highest admission class the run's steps get (a service passes its tenant's
+    /// `max_priority`): each step is admitted as its extension's class or this, whichever is
+    /// lower. `None`: the extensions' classes.
+    pub priority_cap: Option<Priority>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { cancel_grace_ms: DEFAULT_CANCEL_GRACE_MS }
+        Self { cancel_grace_ms: DEFAULT_CANCEL_GRACE_MS, priority_cap: None }
     }
 }
 
@@ -227,6 +232,7 @@ impl PreparedWorkflow {
                             conductor,
                             control,
                             checkpoints.staging_dir(),
+                            options.priority_cap,
                         ));
                     }
                     Err(error) => {
@@ -297,11 +303,12 @@ impl PreparedWorkflow {
         conductor: &Conductor,
         control: &RunControl,
         staging: Option<&std::path::Path>,
+        priority_cap: Option<Priority>,
     ) -> Finished {
         let step = &self.steps[index];
         let span = run_span::step_span(&step.id, &step.info.id);
-        let finished =
-            self.call_step(index, payload, conductor, control, staging).instrument(span.clone()).await;
+        let call = self.call_step(index, payload, conductor, control, staging, priority_cap);
+        let finished = call.instrument(span.clone()).await;
         let outcome = &finished.outcome;
         run_span::record_step(
             &span,
@@ -320,9 +327,12 @@ impl PreparedWorkflow {
         conductor: &Conductor,
         control: &RunControl,
         staging: Option<&std::path::Path>,
+        priority_cap: Option<Priority>,
     ) -> Finished {
         let step = &self.steps[index];
         let progress = control.progress();
+        // The step's class, never above what the run may claim.
+        let priority = priority_cap.map(|cap| step.demand.map_or(cap, |demand| demand.priority.min(cap)));
         let started = Instant::now();
         let deadline = step.timeout_ms.map(|ms| started + Duration::from_millis(ms));
         let mut earlier: Option<ConductedOutcome> = None;
@@ -338,6 +348,9 @@ impl PreparedWorkflow {
             }
             if let Some(dir) = staging {
                 request = request.workflow_output(dir.to_path_buf());
+            }
+            if let Some(priority) = priority {
+                request = request.priority(priority);
             }
             if let Some(deadline) = deadline {
                 request = request.deadline_cap_ms(millis(deadline.saturating_duration_since(Instant::now())));

@@ -135,6 +135,12 @@ fn spawn(
         let state = shared;
         let Some(journal) = state.journal() else { return };
         let platform = state.platform();
+        // A tenant's run's steps are admitted no higher than the tenant may claim.
+        let priority_cap = owner
+            .as_deref()
+            .and_then(|id| state.gate().tenant(id))
+            .map(super::tenant_gate::Tenant::max_priority);
+        let run_options = RunOptions { priority_cap, ..RunOptions::default() };
         let outcome = match start {
             Start::Run { input, key } => {
                 let options = DurableOptions {
@@ -144,20 +150,11 @@ fn spawn(
                     ..DurableOptions::default()
                 };
                 platform
-                    .run_workflow_durable(
-                        journal,
-                        &workflow,
-                        input,
-                        &control,
-                        RunOptions::default(),
-                        &options,
-                    )
+                    .run_workflow_durable(journal, &workflow, input, &control, run_options, &options)
                     .await
             }
             Start::Resume(decisions) => {
-                platform
-                    .resume_workflow(journal, &workflow, &run_id, &control, RunOptions::default(), &decisions)
-                    .await
+                platform.resume_workflow(journal, &workflow, &run_id, &control, run_options, &decisions).await
             }
         };
         let fuel = match &outcome {

@@ -193,6 +193,11 @@ impl Tenant {
         &self.config.id
     }
 
+    /// Highest admission class its calls and runs' steps get.
+    pub(crate) fn max_priority(&self) -> Priority {
+        self.config.max_priority
+    }
+
     /// Largest body it may send, in bytes.
     pub(crate) fn max_body_bytes(&self) -> u64 {
         self.config.quotas.max_body_bytes

@@ -14,6 +14,7 @@ use symphony_conductor::{
     BreakerPolicy, Conductor, ConductorConfig, Invoke, ResilienceProfile, RetryPolicy, SystemClock,
 };
 use symphony_types::error::{CallError, ConductorError, ExtensionError};
+use symphony_types::manifest::Priority;
 use symphony_types::payload::Payload;
 
 use crate::catalog::{CallTarget, Catalog, CatalogError, ExtensionInfo};
@@ -59,7 +60,9 @@ impl Catalog for Fakes {
     fn load(&self, reference: &str) -> Result<CallTarget, CatalogError> {
         let info = self.describe(reference)?;
         let (fake, _) = &self.0[reference];
-        Ok(CallTarget { info, invoker: Arc::clone(fake) as Arc<dyn Invoke>, demand: None })
+        // Declared essential: what a run's priority cap lowers (no test conductor has a pool).
+        let demand = Some(symphony_conductor::Demand::new(1, 1, Priority::Essential));
+        Ok(CallTarget { info, invoker: Arc::clone(fake) as Arc<dyn Invoke>, demand })
     }
 }
 
@@ -220,7 +223,7 @@ async fn a_step_ignoring_the_cancel_is_dropped_after_the_grace_period() {
     let closed = Arc::new(Semaphore::new(0));
     let fakes = Fakes::default().with("stuck", &[], ScriptedInvoke::new("stuck@1.0.0").gate(closed));
     let text = "name = \"w\"\n[[steps]]\nid = \"a\"\nextension = \"stuck\"\n";
-    let options = RunOptions { cancel_grace_ms: 5 };
+    let options = RunOptions { cancel_grace_ms: 5, ..RunOptions::default() };
     let result = run_with(&fakes, &conductor(quick_retries()), text, options, |control| {
         tokio::spawn(async move {
             tokio::task::yield_now().await;
@@ -260,4 +263,23 @@ async fn a_step_with_a_timeout_waits_for_an_open_breaker_and_then_succeeds() {
     assert_eq!(step.attempts.first().and_then(|a| a.error_kind), Some("circuit_open"));
     assert!(step.waited_ms > 0);
     assert_eq!(result.output, Some(json!("recovered")));
+}
+
+#[tokio::test]
+async fn a_runs_priority_cap_lowers_each_steps_declared_class_to_it() {
+    let fakes = Fakes::default().with("e", &[], ScriptedInvoke::new("e@1.0.0").otherwise(|| ok(json!(1))));
+    let text = "name = \"w\"\n[[steps]]\nid = \"a\"\nextension = \"e\"\n";
+    let conductor = conductor(quick_retries());
+    for (cap, seen) in [
+        (None, None),
+        (Some(Priority::Optional), Some(Priority::Optional)),
+        (Some(Priority::Recommended), Some(Priority::Recommended)),
+        (Some(Priority::Essential), Some(Priority::Essential)),
+    ] {
+        let options = RunOptions { priority_cap: cap, ..RunOptions::default() };
+        let result = run_with(&fakes, &conductor, text, options, |_| {}).await;
+        assert_eq!(result.status, RunStatus::Succeeded);
+        let last = fakes.get("e").seen().last().map(|call| call.priority);
+        assert_eq!(last, Some(seen), "cap {cap:?}");
+    }
 }
