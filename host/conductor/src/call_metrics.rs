@@ -42,12 +42,8 @@ pub(crate) fn reservation_admitted(priority: symphony_types::manifest::Priority,
     if !enabled() {
         return;
     }
-    let priority = match priority {
-        symphony_types::manifest::Priority::Optional => "optional",
-        symphony_types::manifest::Priority::Recommended => "recommended",
-        symphony_types::manifest::Priority::Essential => "essential",
-    };
-    metrics::histogram!(RESERVATION_WAIT_SECONDS, "priority" => priority).record(waited.as_secs_f64());
+    metrics::histogram!(RESERVATION_WAIT_SECONDS, "priority" => priority.as_str())
+        .record(waited.as_secs_f64());
 }
 
 /// Record one conducted call of `extension`.

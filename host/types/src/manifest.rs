@@ -29,13 +29,24 @@ pub enum Priority {
     Essential,
 }
 
-impl std::fmt::Display for Priority {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Priority {
+    /// Every class, lowest first (the order the reservation pool reports its queues in).
+    pub const ALL: [Self; 3] = [Self::Optional, Self::Recommended, Self::Essential];
+
+    /// As written in manifests, headers and metric labels.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
             Self::Optional => "optional",
             Self::Recommended => "recommended",
             Self::Essential => "essential",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Priority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -18,13 +18,7 @@ pub(crate) fn run_finished(workflow: &str, status: RunStatus) {
     if !enabled() {
         return;
     }
-    let status = match status {
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::Cancelled => "cancelled",
-        RunStatus::Interrupted => "interrupted",
-    };
-    metrics::counter!(WORKFLOW_RUNS_TOTAL, "workflow" => workflow.to_owned(), "status" => status)
+    metrics::counter!(WORKFLOW_RUNS_TOTAL, "workflow" => workflow.to_owned(), "status" => status.as_str())
         .increment(1);
 }
 

@@ -53,6 +53,19 @@ pub enum RunStatus {
     Interrupted,
 }
 
+impl RunStatus {
+    /// As serialised, in metric labels and trace attributes.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// Why a step failed: the report every command prints (`source`, `kind`, `class`, `message`,
 /// `retry_after_ms`) and, for callers that branch on it, the typed error itself.
 #[derive(Debug, Serialize)]

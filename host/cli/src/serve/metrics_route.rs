@@ -14,6 +14,7 @@ use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandl
 use super::routes::AppState;
 use symphony_conductor::BreakerState;
 use symphony_conductor::anomaly::HealthState;
+use symphony_types::manifest::Priority;
 
 /// Prometheus' text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -140,8 +141,9 @@ pub(crate) async fn scrape(State(state): State<std::sync::Arc<AppState>>) -> Res
         {
             metrics::gauge!("symphony_reservation_in_use_bytes").set(memory as f64);
             metrics::gauge!("symphony_reservation_in_use_fuel").set(fuel as f64);
-            for (priority, queued) in ["optional", "recommended", "essential"].iter().zip(pool.queued()) {
-                metrics::gauge!("symphony_reservation_queued", "priority" => *priority).set(queued as f64);
+            for (priority, queued) in Priority::ALL.into_iter().zip(pool.queued()) {
+                metrics::gauge!("symphony_reservation_queued", "priority" => priority.as_str())
+                    .set(queued as f64);
             }
         }
     }

@@ -273,11 +273,10 @@ async fn invoke(
 /// The admission class a request claims in `Symphony-Priority`, if any.
 fn claimed_priority(headers: &HeaderMap) -> Result<Option<Priority>, ApiError> {
     let Some(value) = headers.get(PRIORITY_HEADER) else { return Ok(None) };
-    match value.to_str().map(str::trim) {
-        Ok("optional") => Ok(Some(Priority::Optional)),
-        Ok("recommended") => Ok(Some(Priority::Recommended)),
-        Ok("essential") => Ok(Some(Priority::Essential)),
-        _ => Err(ApiError::refused(
+    let claimed = value.to_str().map(str::trim).ok();
+    match Priority::ALL.into_iter().find(|priority| Some(priority.as_str()) == claimed) {
+        Some(priority) => Ok(Some(priority)),
+        None => Err(ApiError::refused(
             Refusal::BadPriority,
             format!("`{PRIORITY_HEADER}` is `optional`, `recommended` or `essential`"),
         )),

@@ -26,14 +26,8 @@ pub(super) fn record_run(span: &Span, status: RunStatus) {
     if span.is_disabled() {
         return;
     }
-    let status = match status {
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::Cancelled => "cancelled",
-        RunStatus::Interrupted => "interrupted",
-    };
-    span.record("status", status);
-    if status != "succeeded" {
+    span.record("status", status.as_str());
+    if status != RunStatus::Succeeded {
         span.record("otel.status_code", "error");
     }
 }
