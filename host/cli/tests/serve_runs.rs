@@ -242,23 +242,11 @@ async fn a_run_holds_one_of_its_tenants_call_slots_and_its_steps_are_capped_at_i
 
     // solo may claim no more than optional: the run's batch step (recommended by its
     // manifest) was admitted to the pool as optional, like every other step.
-    let metrics = reqwest::Client::new()
-        .get(format!("{}/metrics", server.base))
-        .bearer_auth("solo-key")
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    let admitted = |priority: &str| -> f64 {
-        let series = format!("symphony_reservation_wait_seconds_count{{priority=\"{priority}\"}} ");
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&series))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0.0)
+    let admitted = |priority: &'static str| {
+        let series = format!("symphony_reservation_wait_seconds_count{{priority=\"{priority}\"}}");
+        let base = server.base.clone();
+        async move { support::metric(&base, Some("solo-key"), &series).await.unwrap_or(0.0) }
     };
-    assert_eq!(admitted("recommended"), 0.0, "{metrics}");
-    assert!(admitted("optional") >= 4.0, "three steps and the call: {metrics}");
+    assert_eq!(admitted("recommended").await, 0.0);
+    assert!(admitted("optional").await >= 4.0, "three steps and the call");
 }

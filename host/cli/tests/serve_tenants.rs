@@ -6,7 +6,6 @@
 
 #![allow(clippy::expect_used)] // a failed expectation is the test failing
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -14,35 +13,18 @@ use symphony_host::tenants::api_key_sha256;
 
 mod support;
 
-use support::{Served, root};
+use support::{ServedConfig, metric, samples_config};
 
-/// `symphony serve` under a config with `tenants` (TOML); the server goes before its directory.
-struct Server {
-    served: Served,
-    _dir: tempfile::TempDir,
-}
+/// `symphony serve` under a config with `tenants` (TOML).
+type Server = ServedConfig;
 
-impl std::ops::Deref for Server {
-    type Target = Served;
-    fn deref(&self) -> &Served {
-        &self.served
-    }
-}
-
-fn config(dir: &Path, tenants: &str) -> PathBuf {
-    let path = dir.join("symphony.toml");
-    let text = format!(
-        "extension_dirs = [{:?}]\n\n[[capabilities]]\nextensions = [\"batch\"]\nclocks = true\n\n{tenants}",
-        root().join("sample-extensions").display().to_string()
-    );
-    std::fs::write(&path, text).expect("config");
-    path
+/// The samples, with `batch` granted its clock, and `tenants`.
+fn config_text(tenants: &str) -> String {
+    format!("[[capabilities]]\nextensions = [\"batch\"]\nclocks = true\n\n{tenants}")
 }
 
 fn serve(tenants: &str) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = config(dir.path(), tenants);
-    Server { served: Served::start(dir.path(), &config, &[]), _dir: dir }
+    ServedConfig::start(&config_text(tenants))
 }
 
 fn tenant(id: &str, key: &str, extensions: &[&str], quotas: &str) -> String {
@@ -136,7 +118,7 @@ async fn keys_allow_lists_and_fuel_quotas_hold_per_tenant() {
     // Refusals as they happen and each tenant's use at shutdown, in the audit log.
     let mut server = server;
     assert!(server.served.terminate(), "exit 0 after SIGTERM");
-    let log = std::fs::read_to_string(server._dir.path().join("audit.log")).expect("audit log");
+    let log = std::fs::read_to_string(server.dir.path().join("audit.log")).expect("audit log");
     let events: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).expect("a JSON record")).collect();
     let of = |kind: &str, tenant: &str| -> Vec<Value> {
         events
@@ -202,7 +184,7 @@ fn a_bad_tenant_names_its_file_line_and_field() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = tenant("acme", "k1", &["echo"], "");
     let bad = "[[tenants]]\nid = \"beta\"\napi_key_sha256 = \"not-a-hash\"\n";
-    let path = config(dir.path(), &(good + bad));
+    let path = samples_config(dir.path(), &config_text(&(good + bad)));
     let out = Command::new(env!("CARGO_BIN_EXE_symphony"))
         .arg("--state-dir")
         .arg(dir.path())
@@ -221,19 +203,7 @@ fn a_bad_tenant_names_its_file_line_and_field() {
 
 /// Memory the reservation pool holds for calls in flight, from `/metrics`.
 async fn pool_in_use_bytes(server: &Server, key: &str) -> f64 {
-    let text = reqwest::Client::new()
-        .get(format!("{}/metrics", server.base))
-        .bearer_auth(key)
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .find_map(|line| line.strip_prefix("symphony_reservation_in_use_bytes "))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0.0)
+    metric(&server.base, Some(key), "symphony_reservation_in_use_bytes").await.unwrap_or(0.0)
 }
 
 /// Start a long `batch` call for `key` (`items` × 50 ms) and wait until the reservation pool

@@ -20,7 +20,6 @@
 #![allow(clippy::expect_used)] // a failed expectation is the test failing
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -35,39 +34,16 @@ use serde_json::Value;
 
 mod support;
 
-use support::{Served, root};
+use support::{ServedConfig, root};
 
 /// The longest any poll here waits for what it expects.
 const WAIT: Duration = Duration::from_secs(60);
 
-/// `symphony serve` under a config of the samples plus `telemetry` (TOML); the server goes
-/// before its directory.
-struct Server {
-    served: Served,
-    _dir: tempfile::TempDir,
-}
-
-impl std::ops::Deref for Server {
-    type Target = Served;
-    fn deref(&self) -> &Served {
-        &self.served
-    }
-}
-
-fn config(dir: &Path, telemetry: &str) -> PathBuf {
-    let path = dir.join("symphony.toml");
-    let text = format!(
-        "extension_dirs = [{:?}]\n\n{telemetry}",
-        root().join("sample-extensions").display().to_string()
-    );
-    std::fs::write(&path, text).expect("config");
-    path
-}
+/// `symphony serve` under a config of the samples plus `telemetry` (TOML).
+type Server = ServedConfig;
 
 fn serve(telemetry: &str) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = config(dir.path(), telemetry);
-    Server { served: Served::start(dir.path(), &config, &[]), _dir: dir }
+    ServedConfig::start(telemetry)
 }
 
 /// A span as received, with the `service.name` of its resource.
@@ -204,10 +180,7 @@ async fn telemetry_when(server: &Server, done: impl Fn(&Value) -> bool) -> Value
 }
 
 async fn metric(server: &Server, name: &str) -> f64 {
-    let text = reqwest::get(server.url("/metrics")).await.expect("metrics").text().await.expect("text");
-    text.lines()
-        .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("no {name} in /metrics: {text}"))
+    support::metric(&server.base, None, name).await.unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 
 /// The request span of the retried call with its attempts (in order) and their sandbox calls,

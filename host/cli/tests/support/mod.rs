@@ -1,6 +1,7 @@
 //! What the CLI's integration tests share: the workspace root, a state directory that trusts
-//! the components `symphony build` pinned, and a real `symphony serve` child on an ephemeral
-//! loopback port.
+//! the components `symphony build` pinned, a real `symphony serve` child on an ephemeral
+//! loopback port (also with a config of its own over the samples), and a reader of one series
+//! of its `/metrics`.
 
 #![allow(dead_code, clippy::expect_used)] // each test binary uses part of it; a failed expectation is the test failing
 
@@ -89,6 +90,51 @@ impl Served {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
+}
+
+/// `symphony.toml` in `dir`: the sample extensions, then `rest` (TOML).
+pub fn samples_config(dir: &Path, rest: &str) -> PathBuf {
+    let path = dir.join("symphony.toml");
+    let text =
+        format!("extension_dirs = [{:?}]\n\n{rest}", root().join("sample-extensions").display().to_string());
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+/// A `symphony serve` child over [`samples_config`] with `rest`, in a directory of its own
+/// (its config and state); the server stops before the directory goes.
+pub struct ServedConfig {
+    /// The server.
+    pub served: Served,
+    /// Its config and state directory.
+    pub dir: tempfile::TempDir,
+}
+
+impl ServedConfig {
+    /// Serve the samples with `rest` added to the config.
+    pub fn start(rest: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = samples_config(dir.path(), rest);
+        Self { served: Served::start(dir.path(), &config, &[]), dir }
+    }
+}
+
+impl std::ops::Deref for ServedConfig {
+    type Target = Served;
+    fn deref(&self) -> &Served {
+        &self.served
+    }
+}
+
+/// The value of `series` (its name and labels as Prometheus prints them) in `base`'s
+/// `/metrics`, asked with `key` when given; `None` when the series is not there.
+pub async fn metric(base: &str, key: Option<&str>, series: &str) -> Option<f64> {
+    let mut request = reqwest::Client::new().get(format!("{base}/metrics"));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let text = request.send().await.expect("metrics").text().await.expect("text");
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 impl Drop for Served {
