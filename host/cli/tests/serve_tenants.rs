@@ -291,8 +291,26 @@ async fn a_tenant_cannot_claim_above_its_max_priority_and_its_calls_are_capped_t
     let status = response.status().as_u16();
     let body: Value = response.json().await.expect("json");
     assert_eq!((status, kind(&body).as_deref()), (503, Some("overloaded")), "{body}");
-    // high's call at the manifest's class waits for the pool and is served.
-    let response = request("high-key", None).send().await.expect("response");
+    // high's calls at the manifest's class and at a claimed essential wait for the pool, each
+    // in its class's queue, and are served.
+    let waiting = tokio::spawn(request("high-key", None).send());
+    let claiming = tokio::spawn(request("high-key", Some("essential")).send());
+    let queued = |class: &str| format!("symphony_reservation_queued{{priority=\"{class}\"}}");
+    let mut seen_queued = false;
+    for _ in 0..300 {
+        let recommended = metric(&server.base, Some("high-key"), &queued("recommended")).await;
+        let essential = metric(&server.base, Some("high-key"), &queued("essential")).await;
+        let optional = metric(&server.base, Some("high-key"), &queued("optional")).await;
+        if (recommended, essential, optional) == (Some(1.0), Some(1.0), Some(0.0)) {
+            seen_queued = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(seen_queued, "the waiting calls never showed in their classes' queues");
+    let response = waiting.await.expect("join").expect("response");
+    assert_eq!(response.status().as_u16(), 200);
+    let response = claiming.await.expect("join").expect("response");
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(long.await.expect("join"), 200);
     let low = health(&server, "low-key").await;

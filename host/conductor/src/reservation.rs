@@ -153,6 +153,12 @@ impl ResourcePool {
         self.inner.lock().queued()
     }
 
+    /// Calls waiting now in `priority`'s queue.
+    #[must_use]
+    pub fn queued_in(&self, priority: Priority) -> usize {
+        self.queued()[queue::class(priority)]
+    }
+
     /// Reserve `demand`, waiting in its priority class's queue when resources are short (see
     /// the module documentation for the rules). Dropping the returned [`Reservation`] gives the
     /// resources back; dropping this future while it waits leaves the queue as if it had never

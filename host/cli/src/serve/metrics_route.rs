@@ -141,7 +141,8 @@ pub(crate) async fn scrape(State(state): State<std::sync::Arc<AppState>>) -> Res
         {
             metrics::gauge!("symphony_reservation_in_use_bytes").set(memory as f64);
             metrics::gauge!("symphony_reservation_in_use_fuel").set(fuel as f64);
-            for (priority, queued) in Priority::ALL.into_iter().zip(pool.queued()) {
+            for priority in Priority::ALL {
+                let queued = pool.queued_in(priority);
                 metrics::gauge!("symphony_reservation_queued", "priority" => priority.as_str())
                     .set(queued as f64);
             }

@@ -171,6 +171,7 @@ async fn optional_calls_are_shed_while_a_higher_priority_call_waits() {
     // Nothing of higher priority waits: a short optional call queues like any other.
     let first_optional = spawn_reserve(&pool, optional(512 * MIB));
     until("the optional call waits", || pool.queued() == [0, 0, 1]).await;
+    assert_eq!((pool.queued_in(Priority::Optional), pool.queued_in(Priority::Essential)), (1, 0));
     // A recommended call is never shed: it waits too (ahead of the optional one).
     let waiting_recommended = spawn_reserve(&pool, recommended(512 * MIB));
     until("the recommended call waits", || pool.queued() == [0, 1, 1]).await;
