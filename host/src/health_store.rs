@@ -17,6 +17,7 @@ use symphony_conductor::anomaly::history_store::{
     HealthStoreError, HistoryStore, LoadedHistories, SkippedRecord,
 };
 use symphony_types::sealed_record::{RecordDamage, seal, unseal};
+use symphony_types::store_open::{StoreOpenError, open_waiting};
 
 /// File name under the state directory.
 pub const HEALTH_STORE_FILE: &str = "health.redb";
@@ -27,8 +28,6 @@ pub const HEALTH_SCHEMA: u16 = 2;
 /// How long opening waits for another process that holds the store, in milliseconds: one-shot
 /// commands hold it for the length of a call, so concurrent ones take turns.
 const OPEN_WAIT_MS: u64 = 30_000;
-/// Pause between attempts to open a store held by another process, in milliseconds.
-const OPEN_RETRY_MS: u64 = 50;
 
 const HISTORIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("histories");
 
@@ -60,19 +59,11 @@ impl HealthStore {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_within(path: &Path, wait: Duration) -> Result<Self, HealthStoreError> {
-        let started = std::time::Instant::now();
-        loop {
-            match Database::create(path) {
-                Ok(db) => return Ok(Self { path: path.to_path_buf(), db }),
-                Err(redb::DatabaseError::DatabaseAlreadyOpen) if started.elapsed() < wait => {
-                    std::thread::sleep(Duration::from_millis(OPEN_RETRY_MS));
-                }
-                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                    return Err(HealthStoreError::Busy { path: path.to_path_buf() });
-                }
-                Err(e) => {
-                    return Err(HealthStoreError::Open { path: path.to_path_buf(), reason: e.to_string() });
-                }
+        match open_waiting(path, wait) {
+            Ok(db) => Ok(Self { path: path.to_path_buf(), db }),
+            Err(StoreOpenError::Busy) => Err(HealthStoreError::Busy { path: path.to_path_buf() }),
+            Err(StoreOpenError::Failed(e)) => {
+                Err(HealthStoreError::Open { path: path.to_path_buf(), reason: e.to_string() })
             }
         }
     }

@@ -22,6 +22,7 @@ pub mod policy;
 pub mod progress_log;
 pub mod sealed_record;
 pub mod state_dir;
+pub mod store_open;
 pub mod usage;
 
 pub use call_log::{CallLog, LogLevel, LogRecord};

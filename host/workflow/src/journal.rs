@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
+use symphony_types::store_open::{StoreOpenError, open_waiting};
 
 use self::record::{
     CompletedRecord, JournalStatus, RecordError, RunRecord, StartedRecord, StoredPayload, decode, encode,
@@ -27,7 +28,6 @@ use self::record::{
 pub const JOURNAL_FILE: &str = "journal.redb";
 /// How long opening waits for another process holding the journal, in milliseconds.
 pub const OPEN_WAIT_MS: u64 = 30_000;
-const OPEN_RETRY_MS: u64 = 25;
 
 const RUNS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("runs");
 const INPUTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("inputs");
@@ -170,21 +170,15 @@ impl Journal {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_within(path: &Path, wait: Duration) -> Result<Self, JournalError> {
-        let started = std::time::Instant::now();
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| JournalError::Io { path: path.to_path_buf(), reason: e.to_string() })?;
         }
-        loop {
-            match Database::create(path) {
-                Ok(db) => return Ok(Self { path: path.to_path_buf(), db }),
-                Err(redb::DatabaseError::DatabaseAlreadyOpen) if started.elapsed() < wait => {
-                    std::thread::sleep(Duration::from_millis(OPEN_RETRY_MS));
-                }
-                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                    return Err(JournalError::Busy { path: path.to_path_buf() });
-                }
-                Err(e) => return Err(JournalError::Io { path: path.to_path_buf(), reason: e.to_string() }),
+        match open_waiting(path, wait) {
+            Ok(db) => Ok(Self { path: path.to_path_buf(), db }),
+            Err(StoreOpenError::Busy) => Err(JournalError::Busy { path: path.to_path_buf() }),
+            Err(StoreOpenError::Failed(e)) => {
+                Err(JournalError::Io { path: path.to_path_buf(), reason: e.to_string() })
             }
         }
     }
