@@ -3,7 +3,8 @@
 //! caller of one conductor. The dashboard's fallback rate is `fallbacks / calls`.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use serde::Serialize;
 
@@ -18,29 +19,48 @@ pub struct FallbackCount {
     pub degraded: u64,
 }
 
-/// Tallies per `name@version`, shared by every caller.
+#[derive(Debug, Default)]
+struct Counters {
+    calls: AtomicU64,
+    fallbacks: AtomicU64,
+    degraded: AtomicU64,
+}
+
+/// Tallies per `name@version`, shared by every caller: a read lock and three atomic adds per
+/// call (the write lock only for an extension's first call).
 #[derive(Debug, Default)]
 pub struct FallbackTally {
-    counts: Mutex<HashMap<String, FallbackCount>>,
+    counts: RwLock<HashMap<String, Arc<Counters>>>,
 }
 
 impl FallbackTally {
     /// Count one call asked of `primary`.
     pub(crate) fn record(&self, primary: &str, fallback: bool, degraded: bool) {
-        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = match counts.get_mut(primary) {
-            Some(count) => count,
-            None => counts.entry(primary.to_owned()).or_default(),
+        let known = self.counts.read().unwrap_or_else(PoisonError::into_inner).get(primary).cloned();
+        let counters = match known {
+            Some(counters) => counters,
+            None => Arc::clone(
+                self.counts
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entry(primary.to_owned())
+                    .or_default(),
+            ),
         };
-        count.calls = count.calls.saturating_add(1);
-        count.fallbacks = count.fallbacks.saturating_add(u64::from(fallback));
-        count.degraded = count.degraded.saturating_add(u64::from(degraded));
+        counters.calls.fetch_add(1, Ordering::Relaxed);
+        counters.fallbacks.fetch_add(u64::from(fallback), Ordering::Relaxed);
+        counters.degraded.fetch_add(u64::from(degraded), Ordering::Relaxed);
     }
 
     /// `primary`'s tally (zeros when never called).
     #[must_use]
     pub fn get(&self, primary: &str) -> FallbackCount {
-        self.counts.lock().unwrap_or_else(PoisonError::into_inner).get(primary).copied().unwrap_or_default()
+        let counts = self.counts.read().unwrap_or_else(PoisonError::into_inner);
+        counts.get(primary).map_or_else(FallbackCount::default, |c| FallbackCount {
+            calls: c.calls.load(Ordering::Relaxed),
+            fallbacks: c.fallbacks.load(Ordering::Relaxed),
+            degraded: c.degraded.load(Ordering::Relaxed),
+        })
     }
 }
 
