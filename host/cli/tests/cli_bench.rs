@@ -4,28 +4,34 @@
 
 #![allow(clippy::expect_used)] // a failed expectation is the test failing
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod support;
 
-#[test]
-fn bench_json_reports_every_path_of_the_per_call_scenario_with_ratios_to_raw() {
-    let state = tempfile::tempdir().expect("temp dir");
+use support::root;
+
+/// `symphony --state-dir STATE bench --quick --json ARGS…`, which must succeed: its report.
+fn bench_report(state: &Path, args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_symphony"))
-        .args(["--state-dir"])
-        .arg(state.path())
-        .args(["bench", "--quick", "--json", "--scenario", "per-call-echo", "--calls", "20"])
+        .arg("--state-dir")
+        .arg(state)
+        .args(["bench", "--quick", "--json"])
+        .args(args)
         .current_dir(root())
         .output()
         .expect("spawn");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    serde_json::from_str(stdout.trim()).expect("one JSON object")
+}
+
+#[test]
+fn bench_json_reports_every_path_of_the_per_call_scenario_with_ratios_to_raw() {
+    let state = tempfile::tempdir().expect("temp dir");
+    let report = bench_report(state.path(), &["--scenario", "per-call-echo", "--calls", "20"]);
     assert_eq!(report["quick"], true);
     assert!(report["machine"]["cores"].as_u64() >= Some(1));
     let rows = report["rows"].as_array().expect("rows");
@@ -44,20 +50,10 @@ fn bench_json_reports_every_path_of_the_per_call_scenario_with_ratios_to_raw() {
 
 #[test]
 fn bench_measures_the_service_through_a_real_serve_child() {
-    let state = tempfile::tempdir().expect("temp dir");
-    std::fs::copy(root().join(".symphony/pins.toml"), state.path().join("pins.toml"))
-        .expect("the workspace's pins (tests/run.sh runs `symphony build` first)");
-    let out = Command::new(env!("CARGO_BIN_EXE_symphony"))
-        .args(["--state-dir"])
-        .arg(state.path())
-        .args(["bench", "--quick", "--json", "--calls", "20"])
-        .args(["--scenario", "serve-overhead", "--scenario", "serve-tenants"])
-        .current_dir(root())
-        .output()
-        .expect("spawn");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    // The servers' state directories trust the pins of this one.
+    let state = support::state_dir();
+    let args = ["--calls", "20", "--scenario", "serve-overhead", "--scenario", "serve-tenants"];
+    let report = bench_report(state.path(), &args);
     let rows = report["rows"].as_array().expect("rows");
     let variants: Vec<(&str, &str)> =
         rows.iter().filter_map(|r| Some((r["scenario"].as_str()?, r["variant"].as_str()?))).collect();
